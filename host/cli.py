@@ -1,0 +1,47 @@
+"""The `python -m host` command line: a table of subcommands, each owned by its concern's module.
+
+Modules are imported only when their command runs, so `python -m host espdl info` does not pay
+for importing torch. Each command module exposes `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from host.errors import HarnessError
+
+# command name -> (module path, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quantize": ("host.model.cli_quantize", "export and quantize a YOLO11n model to .espdl (cached)"),
+    "analyse": ("host.model.cli_analyse", "per-layer quantization error analysis of a model"),
+    "preprocess": ("host.reference.cli_preprocess", "ESP-DL-exact letterbox preprocess of one image"),
+    "reference": ("host.reference.cli_reference", "host reference detection (PPQ simulation) for one image"),
+    "espdl": ("host.espdl.cli", "inspect, run, check and pack .espdl files"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m host", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv)  # prints help or the "invalid choice" error and exits
+        return 2
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"python -m host {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
