@@ -1,0 +1,55 @@
+"""`python -m host quantize`: export and quantize a model to .espdl with embedded test values (cached)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from host.model.calib import MODES
+from host.model.presets import PRESETS, TARGETS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default=None,
+                        help="a .pt, .yaml, split-head .onnx or .espdl (default: the bundled fixture model)")
+    parser.add_argument("--target", choices=TARGETS, default="esp32p4")
+    parser.add_argument("--imgsz", type=int, default=320, help="square input size, a multiple of 32")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="int8")
+    parser.add_argument("--calib", type=Path, default=None, help="calibration image folder (default fixtures/calib)")
+    parser.add_argument("--calib-mode", choices=MODES, default="letterbox",
+                        help="letterbox = the device's preprocessing (default); stretch = Espressif's tutorial")
+    parser.add_argument("--test-image", type=Path, default=None,
+                        help="image whose input/outputs are embedded as test values (default: first calibration image)")
+    parser.add_argument("--int16-layers", default=None, help="comma-separated op names in int16 (mixed preset)")
+    parser.add_argument("--split-layers", default=None, help="comma-separated op names to weight-split (mixed preset)")
+    parser.add_argument("--tqt-steps", type=int, default=None, help="TQT steps (tutorial preset; Espressif uses 500)")
+    parser.add_argument("--espdl-version", default=None, help="esp-dl release the model must run on (default: firmware's pin)")
+    parser.add_argument("--info", action="store_true", help="also export esp-ppq's .info/.json dumps (slow)")
+    parser.add_argument("--out", type=Path, required=True, help="folder that receives model.espdl and model.json")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the result")
+
+
+def _layers(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def run(args: argparse.Namespace) -> int:
+    from host.model.presets import get_preset
+    from host.model.quantize import quantize_model
+
+    preset = get_preset(args.preset, int16_layers=_layers(args.int16_layers),
+                        split_layers=_layers(args.split_layers), tqt_steps=args.tqt_steps)
+    result = quantize_model(
+        args.model, target=args.target, imgsz=args.imgsz, preset=preset, calib_dir=args.calib,
+        calib_mode=args.calib_mode, test_image=args.test_image, espdl_version=args.espdl_version,
+        export_info=args.info, out_dir=args.out,
+    )
+    payload = {**result.to_json(), "espdl": str(args.out / "model.espdl"), "cache_entry": str(result.espdl_path)}
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        origin = "from cache" if result.cached else "built"
+        print(f"{payload['espdl']}  sha256 {result.sha256}  ({origin}, {result.seconds:.1f} s)", file=sys.stdout)
+    return 0

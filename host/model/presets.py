@@ -1,0 +1,99 @@
+"""Named ESP-PPQ quantization presets, as plain data (for cache keys) and as QuantizationSettings.
+
+- `int8`: ESP-PPQ's default ESP-DL setting, 8-bit everywhere (the tutorial's first recipe).
+- `mixed`: chosen layers in int16 plus horizontal weight split of chosen layers, the tutorial's
+  mixed-precision recipe; both layer lists are configurable.
+- `tutorial`: percentile calibration + bias correction + TQT, as Espressif's quantize script
+  (`tqt_steps` defaults to Espressif's 500; lower it for quick runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from host.errors import HarnessError
+
+TARGETS = ("esp32p4", "esp32s3")
+
+#: YOLO11n layers that carry the largest int8 error on the fixture model and COCO alike: the first
+#: conv (raw pixels) and the head's final 1x1 box convs, whose outputs feed DFL directly.
+DEFAULT_INT16_LAYERS = ("/model.0/conv/Conv", "/model.23/cv2.0/cv2.0.2/Conv")
+DEFAULT_SPLIT_LAYERS = ("/model.1/conv/Conv",)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything about a quantization recipe that changes the resulting .espdl."""
+
+    name: str
+    calib_algorithm: str = "kl"
+    int16_layers: tuple[str, ...] = ()
+    split_layers: tuple[str, ...] = ()
+    split_threshold: float = 2.0
+    bias_correct: bool = False
+    tqt_steps: int = 0
+    batch_size: int = 8
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "int8": Preset("int8"),
+    "mixed": Preset("mixed", int16_layers=DEFAULT_INT16_LAYERS, split_layers=DEFAULT_SPLIT_LAYERS),
+    "tutorial": Preset("tutorial", calib_algorithm="percentile", bias_correct=True, tqt_steps=500),
+}
+
+
+def get_preset(name: str, **overrides) -> Preset:
+    """The named preset with optional field overrides (e.g. int16_layers=(...), tqt_steps=50)."""
+    if name not in PRESETS:
+        raise HarnessError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    unknown = set(overrides) - set(Preset.__dataclass_fields__)
+    if unknown:
+        raise HarnessError(f"unknown preset option(s) {sorted(unknown)} for preset {name!r}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise HarnessError(f"unknown target {target!r}; the harness supports {', '.join(TARGETS)}")
+    return target
+
+
+def build_setting(preset: Preset, target: str, op_names: set[str]):
+    """The esp_ppq QuantizationSetting for `preset`; layer names must exist in the graph."""
+    from esp_ppq import QuantizationSettingFactory
+    from esp_ppq.api import get_target_platform
+
+    missing = sorted(set(preset.int16_layers + preset.split_layers) - op_names)
+    if missing:
+        raise HarnessError(
+            f"preset {preset.name!r} names layers that are not in the model: {missing}; "
+            "list the model's layers with `python -m host analyse` and pass existing names"
+        )
+    setting = QuantizationSettingFactory.espdl_setting()
+    setting.quantize_activation_setting.calib_algorithm = preset.calib_algorithm
+    for op_name in preset.int16_layers:
+        setting.dispatching_table.append(op_name, get_target_platform(target, 16))
+    if preset.split_layers:
+        setting.weight_split = True
+        setting.weight_split_setting.method = "balance"
+        setting.weight_split_setting.value_threshold = preset.split_threshold
+        setting.weight_split_setting.interested_layers = list(preset.split_layers)
+    if preset.bias_correct:
+        setting.bias_correct = True
+        setting.bias_correct_setting.interested_layers = []
+        setting.bias_correct_setting.block_size = 4
+        setting.bias_correct_setting.steps = 32
+    if preset.tqt_steps:
+        setting.tqt_optimization = True
+        tqt = setting.tqt_optimization_setting
+        tqt.lr = 1e-5
+        tqt.steps = preset.tqt_steps
+        tqt.block_size = 4
+        tqt.is_scale_trainable = True
+        tqt.gamma = 0.0
+        tqt.int_lambda = 0.0
+        tqt.collecting_device = "cpu"
+    return setting

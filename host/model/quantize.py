@@ -1,0 +1,360 @@
+"""Turn a model into the .espdl the device runs: export, calibrate and quantize with ESP-PPQ, cached.
+
+The cache key holds everything the bytes of the .espdl depend on: the model's sha256, input size,
+target, preset, calibration set and its preprocessing, the test image, the esp-dl release the
+export is adjusted for, and the versions of the tools. A warm call costs a hash of the inputs and
+a verified read of the entry.
+
+ESP-PPQ's exported bytes depend on Python's string hashing (graph variables live in a set), so the
+quantization itself runs under PYTHONHASHSEED=0: in this process when it was started that way
+(as `.ci/run` and the README do), otherwise in a child process, which the output says.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from host import compat
+from host.cache import ArtifactCache, sha256_file
+from host.errors import HarnessError
+from host.model import calib as calib_mod
+from host.model.export import OUTPUT_NAMES, check_split_head_onnx, export_onnx, load_torch_model
+from host.model.presets import Preset, build_setting, check_target, get_preset
+from host.model.progress import stage
+from host.model.source import ModelSource, resolve_model
+
+#: Bump when the pipeline changes what it writes for the same inputs.
+PIPELINE_VERSION = 1
+ESPDL_NAME = "model.espdl"
+GRAPH_NAME = "model.native"
+ONNX_NAME = "model.onnx"
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class QuantizedModel:
+    """A quantized model ready to flash, with what the reference and the report need about it."""
+
+    espdl_path: Path
+    sha256: str
+    target: str
+    imgsz: int
+    preset: str
+    source: ModelSource
+    espdl_version: str
+    input_exponent: int
+    output_exponents: dict[str, int]
+    onnx_path: Path | None = None  # float split-head ONNX (None for a prequantized .espdl)
+    graph_path: Path | None = None  # esp_ppq native graph (None for a prequantized .espdl)
+    summary: dict = field(default_factory=dict)
+    cached: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "espdl": str(self.espdl_path),
+            "sha256": self.sha256,
+            "target": self.target,
+            "imgsz": self.imgsz,
+            "preset": self.preset,
+            "model": self.source.name,
+            "model_sha256": self.source.sha256,
+            "espdl_version": self.espdl_version,
+            "input_exponent": self.input_exponent,
+            "output_exponents": self.output_exponents,
+            "onnx": str(self.onnx_path) if self.onnx_path else None,
+            "graph": str(self.graph_path) if self.graph_path else None,
+            "cached": self.cached,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def tool_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("esp-ppq", "torch", "onnx", "onnxsim", "onnxruntime", "ultralytics", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def quantize_model(
+    model: str | Path | None = None,
+    target: str = "esp32p4",
+    imgsz: int = 320,
+    preset: str | Preset = "int8",
+    calib_dir: str | Path | None = None,
+    calib_mode: str = "letterbox",
+    test_image: str | Path | None = None,
+    espdl_version: str | None = None,
+    export_info: bool = False,
+    cache_root: Path | None = None,
+    out_dir: Path | None = None,
+) -> QuantizedModel:
+    """Quantize `model` for `target` at `imgsz` (cached) and return the artifact.
+
+    `test_image` is the picture whose int8 input and outputs are embedded in the .espdl for the
+    device's bit-exact self-test (default: the first calibration image). `out_dir`, if given,
+    receives a copy of the .espdl and its summary.
+    """
+    started = time.perf_counter()
+    check_target(target)
+    if imgsz % 32 or imgsz < 32:
+        raise HarnessError(f"--imgsz {imgsz} is not a positive multiple of 32; use e.g. 320 or 640")
+    source = resolve_model(model)
+    espdl_version = espdl_version or compat.FIRMWARE_ESPDL_VERSION
+    compat.espdl_features(espdl_version)
+    if not source.needs_quantization:
+        result = _prequantized(source, target, imgsz, espdl_version)
+    else:
+        preset_obj = preset if isinstance(preset, Preset) else get_preset(preset)
+        calib = calib_mod.find_calibration_set(calib_dir)
+        if calib_mode not in calib_mod.MODES:
+            raise HarnessError(f"unknown calibration preprocessing {calib_mode!r}; choose one of {calib_mod.MODES}")
+        test_path = Path(test_image) if test_image else calib.files[0]
+        if not test_path.is_file():
+            raise HarnessError(f"test image {test_path} does not exist; pass an existing image file")
+        spec = {
+            "pipeline": PIPELINE_VERSION,
+            "model": {"kind": source.kind, "name": source.name, "sha256": source.sha256,
+                      "path": str(source.path) if source.path else None},
+            "target": target,
+            "imgsz": imgsz,
+            "preset": preset_obj.describe(),
+            "calib": {"folder": str(calib.folder), "sha256": calib.sha256, "mode": calib_mode},
+            "test_image": {"path": str(test_path), "sha256": sha256_file(test_path)},
+            "espdl_version": espdl_version,
+            "adjustments": compat.export_adjustments(espdl_version),
+            "export_info": export_info,
+            "tools": tool_versions(),
+        }
+        key = {k: v for k, v in spec.items() if k not in ("calib", "test_image", "model")}
+        key["model"] = {"kind": source.kind, "sha256": source.sha256}
+        key["calib"] = {"sha256": calib.sha256, "mode": calib_mode}
+        key["test_image"] = spec["test_image"]["sha256"]
+        cache = ArtifactCache("models", cache_root)
+        entry = cache.get_or_build(key, lambda tmp: _build_in_hashseed_0(spec, tmp))
+        summary = json.loads(entry.file(SUMMARY_NAME).read_text())
+        result = QuantizedModel(
+            espdl_path=entry.file(ESPDL_NAME),
+            sha256=entry.files[ESPDL_NAME],
+            target=target,
+            imgsz=imgsz,
+            preset=preset_obj.name,
+            source=source,
+            espdl_version=espdl_version,
+            input_exponent=summary["input_exponent"],
+            output_exponents=summary["output_exponents"],
+            onnx_path=entry.file(ONNX_NAME),
+            graph_path=entry.file(GRAPH_NAME),
+            summary=summary,
+            cached=entry.hit,
+        )
+    result = _with_seconds(result, time.perf_counter() - started)
+    if out_dir is not None:
+        _copy_out(result, Path(out_dir))
+    return result
+
+
+def _with_seconds(result: QuantizedModel, seconds: float) -> QuantizedModel:
+    from dataclasses import replace
+
+    return replace(result, seconds=seconds)
+
+
+def _copy_out(result: QuantizedModel, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "model.espdl"
+    tmp = target.with_suffix(".espdl.tmp")
+    shutil.copyfile(result.espdl_path, tmp)
+    os.replace(tmp, target)
+    (out_dir / "model.json").write_text(json.dumps({**result.to_json(), "summary": result.summary}, indent=1))
+
+
+def _prequantized(source: ModelSource, target: str, imgsz: int, espdl_version: str) -> QuantizedModel:
+    """A user-supplied .espdl: nothing to quantize; exponents come from the file itself."""
+    from host.espdl import load_espdl
+
+    model = load_espdl(source.path)
+    inputs = model.inputs
+    if len(inputs) != 1:
+        raise HarnessError(f"{source.path} has {len(inputs)} inputs; a YOLO11n .espdl has one ('images')")
+    shape = inputs[0].shape
+    if shape[1] != imgsz or shape[2] != imgsz:
+        raise HarnessError(f"{source.path} takes {shape[1]}x{shape[2]} input, not {imgsz}; pass --imgsz {shape[1]}")
+    outputs = {o.name: o.exponent for o in model.outputs}
+    if sorted(outputs) != sorted(OUTPUT_NAMES):
+        raise HarnessError(f"{source.path} has outputs {sorted(outputs)}; the yolo11 postprocess needs {list(OUTPUT_NAMES)}")
+    return QuantizedModel(
+        espdl_path=source.path,
+        sha256=source.sha256,
+        target=target,
+        imgsz=imgsz,
+        preset="prequantized",
+        source=source,
+        espdl_version=espdl_version,
+        input_exponent=inputs[0].exponent,
+        output_exponents=outputs,
+        summary={"prequantized": True},
+        cached=True,
+    )
+
+
+def _build_in_hashseed_0(spec: dict, out: Path) -> None:
+    if os.environ.get("PYTHONHASHSEED") == "0":
+        build_entry(spec, out)
+        return
+    print("[quantize] PYTHONHASHSEED is not 0 in this process: quantizing in a child process with "
+          "PYTHONHASHSEED=0 so the .espdl bytes are reproducible", file=sys.stderr, flush=True)
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "host.model.quantize", json.dumps(spec), str(out)], env=env, cwd=root
+    )
+    if proc.returncode != 0:
+        raise HarnessError(f"quantization failed in the child process (exit {proc.returncode}); see its output above")
+
+
+def build_entry(spec: dict, out: Path) -> None:
+    """Export (if needed), calibrate, quantize and write the entry's files into `out`."""
+    import torch
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    source = ModelSource(spec["model"]["kind"], Path(spec["model"]["path"]) if spec["model"]["path"] else None,
+                         spec["model"]["name"], spec["model"]["sha256"])
+    imgsz, target = spec["imgsz"], spec["target"]
+    onnx_path = out / ONNX_NAME
+    summary: dict = {"spec": spec}
+    if source.needs_export:
+        with stage("load model"):
+            torch_model = load_torch_model(source)
+        with stage(f"export split-head ONNX ({imgsz})"):
+            check = export_onnx(torch_model, imgsz, onnx_path)
+        summary["export_max_abs_diff"] = check.max_abs_diff
+        summary["export_diff_per_output"] = check.per_output
+    else:
+        check_split_head_onnx(source.path, imgsz)
+        shutil.copyfile(source.path, onnx_path)
+    with stage("read calibration set"):
+        calib = calib_mod.find_calibration_set(spec["calib"]["folder"])
+        if calib.sha256 != spec["calib"]["sha256"]:
+            raise HarnessError(f"calibration folder {calib.folder} changed while quantizing; run again")
+        images = calib_mod.calibration_tensors(calib, imgsz, spec["calib"]["mode"])
+        test_input = calib_mod.calibration_tensors(
+            calib_mod.CalibrationSet(Path(spec["test_image"]["path"]).parent,
+                                     (Path(spec["test_image"]["path"]),), ""),
+            imgsz, spec["calib"]["mode"])
+    graph = _quantize(onnx_path, out, images, test_input, spec)
+    with stage("save graph and summary"):
+        from esp_ppq.parser.native import NativeExporter
+
+        NativeExporter().export(str(out / GRAPH_NAME), graph)
+        summary.update(graph_summary(graph, images[: spec["preset"]["batch_size"]]))
+        summary["calibration_images"] = len(images)
+        (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1, sort_keys=True))
+
+
+def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.ndarray, spec: dict):
+    import onnx
+    import torch
+    from esp_ppq.api import espdl_quantize_onnx
+    from esp_ppq.core.quant import TensorQuantizationConfig
+    from esp_ppq.log import NaiveLogger
+
+    for name in ("ESPDL", "PPQ"):
+        NaiveLogger.get_logger(name).set_level("warning")
+    TensorQuantizationConfig._hash_seed = 0
+    preset = Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["preset"].items()})
+    op_names = {n.name for n in onnx.load(str(onnx_path), load_external_data=False).graph.node}
+    setting = build_setting(preset, spec["target"], op_names)
+    adjustments = spec["adjustments"]
+    compat.apply_to_setting(setting, adjustments)
+    batch = preset.batch_size
+    batches = [torch.from_numpy(images[i:i + batch]) for i in range(0, len(images), batch)]
+    steps = max(2, len(batches))  # esp-ppq needs >= 2 steps and cycles a short loader
+    # esp-ppq rewrites its input file with the simplified model: hand it a copy.
+    work_onnx = out / "work.onnx"
+    shutil.copyfile(onnx_path, work_onnx)
+    imgsz = spec["imgsz"]
+    with stage(f"quantize with ESP-PPQ ({spec['target']}, {preset.name}, {len(images)} images)"):
+        with compat.exporter_adjusted(adjustments):
+            graph = espdl_quantize_onnx(
+                onnx_import_file=str(work_onnx),
+                espdl_export_file=str(out / ESPDL_NAME),
+                calib_dataloader=batches,
+                calib_steps=steps,
+                input_shape=[1, 3, imgsz, imgsz],
+                inputs=[torch.from_numpy(test_input)],
+                target=spec["target"],
+                collate_fn=lambda x: x.to("cpu"),
+                setting=setting,
+                device="cpu",
+                error_report=False,
+                export_config=spec["export_info"],
+                export_test_values=True,
+                metadata_props={"harness": f"yolo11-hil pipeline v{PIPELINE_VERSION}"},
+                verbose=0,
+            )
+    work_onnx.unlink()
+    return graph
+
+
+def graph_summary(graph, sample: np.ndarray) -> dict:
+    """Input/output exponents and per-output int8 saturation rate on a sample of calibration images."""
+    import torch
+    from esp_ppq.executor import TorchExecutor
+
+    def exponent(config) -> int:
+        scale = float(config.scale.flatten()[0])
+        value = math.log2(scale)
+        if abs(value - round(value)) > 1e-6:
+            raise HarnessError(f"quantization scale {scale} is not a power of two; ESP-DL needs power-of-two scales")
+        return int(round(value))
+
+    input_var = next(iter(graph.inputs.values()))
+    consumer = input_var.dest_ops[0]
+    input_exponent = exponent(consumer.input_quant_config[consumer.inputs.index(input_var)])
+    output_exponents, saturation = {}, {}
+    executor = TorchExecutor(graph, device="cpu")
+    values = executor.forward(inputs=torch.from_numpy(sample), output_names=list(OUTPUT_NAMES))
+    for name, value in zip(OUTPUT_NAMES, values):
+        var = graph.variables[name]
+        producer = var.source_op
+        config = producer.output_quant_config[producer.outputs.index(var)]
+        exp = exponent(config)
+        output_exponents[name] = exp
+        ints = torch.round(value / (2.0 ** exp))
+        bound_hi, bound_lo = config.quant_max, config.quant_min
+        saturation[name] = float(((ints >= bound_hi) | (ints <= bound_lo)).float().mean())
+    return {
+        "input_exponent": input_exponent,
+        "output_exponents": output_exponents,
+        "output_saturation_rate": saturation,
+        "saturation_sample_images": int(sample.shape[0]),
+        "op_types": _op_histogram(graph),
+    }
+
+
+def _op_histogram(graph) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in graph.operations.values():
+        counts[op.type] = counts.get(op.type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+if __name__ == "__main__":  # the child-process entry used by _build_in_hashseed_0
+    build_entry(json.loads(sys.argv[1]), Path(sys.argv[2]))
