@@ -66,7 +66,7 @@ def stretch(rgb: np.ndarray, imgsz: int) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0)
+    chw = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1).float().div(255.0)
     out = F.interpolate(chw[None], size=(imgsz, imgsz), mode="bilinear", align_corners=False, antialias=True)
     return out[0].numpy()
 

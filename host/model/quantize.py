@@ -115,6 +115,8 @@ def quantize_model(
     if imgsz % 32 or imgsz < 32:
         raise HarnessError(f"--imgsz {imgsz} is not a positive multiple of 32; use e.g. 320 or 640")
     source = resolve_model(model)
+    if source.kind == "onnx":
+        check_split_head_onnx(source.path, imgsz)
     espdl_version = espdl_version or compat.FIRMWARE_ESPDL_VERSION
     compat.espdl_features(espdl_version)
     if not source.needs_quantization:
