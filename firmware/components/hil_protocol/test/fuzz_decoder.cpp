@@ -1,0 +1,56 @@
+// libFuzzer target for everything the device parses from the host: the stream decoder, request
+// JSON, the upload receiver fed by decoded chunks, and PDL3 headers. Run from
+// tests/host/protocol/test_protocol_cpp.py with a bounded -runs/-max_total_time.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "hil_protocol/decoder.hpp"
+#include "hil_protocol/json.hpp"
+#include "hil_protocol/pdl3.hpp"
+#include "hil_protocol/upload.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2) {
+        return 0;
+    }
+    // First byte: small negotiated chunk size; second byte: how to slice the stream.
+    const size_t chunk = 1 + data[0] % 64;
+    const size_t slice = 1 + data[1] % 37;
+    data += 2;
+    size -= 2;
+
+    std::vector<uint8_t> image(chunk * 5 + 3);
+    hil::UploadReceiver rx;
+    rx.begin(1, image.data(), image.size(), chunk);
+    hil::RequestDecoder dec(chunk);
+    std::vector<std::string> replies;
+    hil::JsonObject obj;
+    auto on_event = [&](const hil::DecoderEvent &e) {
+        if (e.kind == hil::DecoderEvent::kRequest) {
+            std::string err;
+            obj.parse(e.body, &err);
+        } else if (e.kind == hil::DecoderEvent::kChunk) {
+            rx.on_chunk(e.upload_id, e.seq, e.payload, e.payload_len, replies);
+        } else if (e.has_header) {
+            rx.on_bad_frame(e.upload_id, e.seq, replies);
+        }
+        if (replies.size() > 1024) {
+            replies.clear();
+        }
+    };
+    for (size_t pos = 0; pos < size; pos += slice) {
+        const size_t n = (size - pos) < slice ? (size - pos) : slice;
+        dec.feed(data + pos, n, on_event);
+        if (dec.buffered() > dec.capacity()) {
+            std::abort();
+        }
+    }
+    hil::Pdl3Header h;
+    std::string err;
+    hil::parse_pdl3(data, size, &h, &err);
+    return 0;
+}

@@ -1,0 +1,394 @@
+// Native tests of the hil_protocol component, driven by tests/host/protocol/test_protocol_cpp.py.
+//
+//   hil_protocol_test unit             unit checks of every module
+//   hil_protocol_test encode DIR       build every golden record and compare with DIR/<name>.bin
+//   hil_protocol_test decode FILE...   decode each file with a fresh RequestDecoder; print events
+//                                      as JSON lines ({"file":...} before each file's events)
+// The golden values below are the ones tools/make_golden_frames.py uses.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hil_protocol/crc32.hpp"
+#include "hil_protocol/decoder.hpp"
+#include "hil_protocol/json.hpp"
+#include "hil_protocol/pdl3.hpp"
+#include "hil_protocol/records.hpp"
+#include "hil_protocol/upload.hpp"
+#include "hil_protocol/wire.hpp"
+
+using namespace hil;
+
+static int g_failures = 0;
+static int g_checks = 0;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        ++g_checks;                                                              \
+        if (!(cond)) {                                                           \
+            ++g_failures;                                                        \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                        \
+    } while (0)
+
+static std::vector<uint8_t> read_file(const std::string &path, bool *ok)
+{
+    std::ifstream in(path, std::ios::binary);
+    *ok = static_cast<bool>(in);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+static std::vector<uint8_t> pattern(size_t n, unsigned mul, unsigned add)
+{
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) {
+        v[i] = static_cast<uint8_t>((i * mul + add) & 0xFF);
+    }
+    return v;
+}
+
+// ------------------------------------------------------------------ golden records
+
+static std::vector<std::pair<std::string, std::string>> golden_records()
+{
+    const std::string sha_a(64, ' '), sha_b(64, ' '), sha_c(64, ' ');
+    auto rep = [](const char *two) {
+        std::string s;
+        for (int i = 0; i < 32; ++i) {
+            s += two;
+        }
+        return s;
+    };
+    const std::string A = rep("a3"), B = rep("5e"), C = rep("0f");
+    std::vector<std::pair<std::string, std::string>> out;
+    out.emplace_back("rec_boot", boot_record("poweron", A, "ok", B));
+    InfoFields f;
+    f.chip = "esp32p4";
+    f.rev = 100;
+    f.cores = 2;
+    f.idf = "v5.5.1";
+    f.espdl = "3.3.9";
+    f.app_version = "0.1.0";
+    f.app_sha256 = A;
+    f.model_state = "ok";
+    f.model_name = "yolo11n.espdl";
+    f.model_sha256 = B;
+    f.pack_sha256 = C;
+    f.inputs = {{"images", "int8", {1, 640, 640, 3}, -7}};
+    f.outputs = {{"box0", "int8", {1, 80, 80, 64}, -3}, {"score0", "int8", {1, 80, 80, 80}, -2}};
+    f.heap = {401232, 380000, 245760, 25165824, 18000000, 16777216};
+    f.max_image = 1228800;
+    f.chunk_max = 8192;
+    f.win_max = 16;
+    f.console = "uart";
+    f.selftest = "pass";
+    out.emplace_back("rec_info", info_record(1, f));
+    out.emplace_back("rec_ready", ready_record(3, 17, 4096, 16, 225));
+    out.emplace_back("rec_ack", ack_record(17, 42));
+    out.emplace_back("rec_nak", nak_record(17, 7));
+    std::vector<BoxOut> boxes = {{0, 0.893309832f, 12, 40, 300, 470},
+                                 {5, 0.320821315f, 0, 0, 639, 479},
+                                 {79, 1.0f, 1, 2, 3, 4},
+                                 {2, 1.0e-5f, 100, 101, 102, 103}};
+    out.emplace_back("rec_detect", detect_record(3, 640, 480, boxes, 15873, 2535301, 14210));
+    const std::vector<uint8_t> dump = pattern(40, 11, 250);
+    TensorInfo t{"score0", "int8", {1, 2, 4, 5}, -2};
+    out.emplace_back("rec_tensor", tensor_record(4, t, dump.data(), dump.size()));
+    out.emplace_back("rec_part", part_record(4, "score0", 0, dump.data(), dump.size()));
+    out.emplace_back("rec_dump", dump_record(4, {"images", "box0", "score0"}));
+    out.emplace_back("rec_run", run_record(5, 0, 15980, 2535410, 14333));
+    out.emplace_back("rec_bench", bench_record(5, 2, 10));
+    out.emplace_back("rec_layer", layer_record(6, 0, "/model.0/conv/Conv \"q\"\\", "Conv", 51234));
+    out.emplace_back("rec_profile", profile_record(6, 249, 2541000));
+    out.emplace_back("rec_selftest", selftest_record(2, true, 2600123));
+    out.emplace_back("rec_error", error_record(0, "bad_crc", "request CRC mismatch\n(\xc2\xb5" "C \xe2\x82\xac)\t\x01"));
+    return out;
+}
+
+static int cmd_encode(const std::string &dir)
+{
+    int bad = 0;
+    for (const auto &[name, line] : golden_records()) {
+        bool ok;
+        const auto want = read_file(dir + "/" + name + ".bin", &ok);
+        const bool same = ok && want.size() == line.size() && std::memcmp(want.data(), line.data(), line.size()) == 0;
+        std::printf("%s %s\n", same ? "ok" : "MISMATCH", name.c_str());
+        if (!same) {
+            ++bad;
+            std::fprintf(stderr, "  want: %.*s  got:  %s", static_cast<int>(want.size()),
+                         reinterpret_cast<const char *>(want.data()), line.c_str());
+        }
+    }
+    // Chunk frames are host-side, but the C++ encoder must agree too.
+    const auto small = pattern(48, 7, 3);
+    const auto last = pattern(5, 1, 0xFD);
+    const std::pair<std::string, std::vector<uint8_t>> chunks[] = {
+        {"chunk_small", encode_chunk(17, 3, small.data(), small.size())},
+        {"chunk_last", encode_chunk(255, 299, last.data(), last.size())}};
+    for (const auto &[name, frame] : chunks) {
+        bool ok;
+        const bool same = read_file(dir + "/" + name + ".bin", &ok) == frame && ok;
+        std::printf("%s %s\n", same ? "ok" : "MISMATCH", name.c_str());
+        bad += same ? 0 : 1;
+    }
+    return bad == 0 ? 0 : 1;
+}
+
+// ------------------------------------------------------------------ decode (events as JSON lines)
+
+static void print_event(const DecoderEvent &ev)
+{
+    std::string line;
+    if (ev.kind == DecoderEvent::kRequest) {
+        JsonObject obj;
+        std::string err;
+        const bool parsed = obj.parse(ev.body, &err);
+        std::string t;
+        obj.get_string("t", &t);
+        line = "{\"event\":\"record\",\"parsed\":" + std::string(parsed ? "true" : "false") + ",\"t\":";
+        json_escape(t, line);
+        line += ",\"body\":" + std::string(ev.body) + "}";
+    } else if (ev.kind == DecoderEvent::kChunk) {
+        line = "{\"event\":\"chunk\",\"up\":" + std::to_string(ev.upload_id) + ",\"seq\":" + std::to_string(ev.seq) +
+               ",\"payload_hex\":\"" + hex(ev.payload, ev.payload_len) + "\"}";
+    } else {
+        line = "{\"event\":\"bad\",\"up\":" + (ev.has_header ? std::to_string(ev.upload_id) : std::string("null")) +
+               ",\"seq\":" + (ev.has_header ? std::to_string(ev.seq) : std::string("null")) + "}";
+    }
+    std::printf("%s\n", line.c_str());
+}
+
+static int cmd_decode(int argc, char **argv)
+{
+    for (int i = 0; i < argc; ++i) {
+        bool ok;
+        const auto data = read_file(argv[i], &ok);
+        if (!ok) {
+            std::fprintf(stderr, "cannot read %s\n", argv[i]);
+            return 2;
+        }
+        std::string head = "{\"file\":";
+        json_escape(argv[i], head);
+        std::printf("%s}\n", head.c_str());
+        RequestDecoder dec;
+        // Feed in irregular slices to exercise partial frames.
+        size_t pos = 0, step = 1;
+        while (pos < data.size()) {
+            const size_t n = std::min(step, data.size() - pos);
+            dec.feed(data.data() + pos, n, print_event);
+            pos += n;
+            step = step * 3 % 97 + 1;
+        }
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ unit checks
+
+static void unit_crc()
+{
+    CHECK(crc32("123456789", 9) == 0xCBF43926U);
+    CHECK(crc32("", 0) == 0);
+    const uint32_t part = crc32("12345", 5);
+    CHECK(crc32("6789", 4, part) == 0xCBF43926U);
+}
+
+static void unit_json()
+{
+    JsonObject o;
+    std::string err;
+    CHECK(o.parse(R"({"t":"detect","id":3,"score":0.25,"x":[1,{"a":2}],"b":true,"n":null,"s":"a\u00b5\n"})", &err));
+    std::string s;
+    int64_t i = 0;
+    double d = 0;
+    bool b = false;
+    CHECK(o.get_string("t", &s) && s == "detect");
+    CHECK(o.get_int("id", &i) && i == 3);
+    CHECK(!o.get_int("score", &i));
+    CHECK(o.get_number("score", &d) && d == 0.25);
+    CHECK(o.get_bool("b", &b) && b);
+    CHECK(o.get("x") && o.get("x")->type == JsonScalar::kNested);
+    CHECK(o.get_string("s", &s) && s == "a\xc2\xb5\n");
+    const char *bad[] = {"", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":1} x",
+                         "{\"a\":\"\x01\"}", "{\"a\":NaN}", "{\"a\":1e999}", "{\"a\":99999999999999999999}",
+                         "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", "{\"a\":tru}", "{\"a\":\"\\x\"}"};
+    for (const char *text : bad) {
+        CHECK(!o.parse(text, &err));
+    }
+    JsonWriter w;
+    w.begin_object().key("a").begin_array().num(-1).flt(0.5f).flt(NAN).boolean(false).null().end_array();
+    w.key("b").str("\xff").end_object();
+    CHECK(w.text() == "{\"a\":[-1,0.5,null,false,null],\"b\":\"\\ufffd\"}");
+    std::string esc;
+    json_escape("\xf0\x9f\x98\x80", esc);  // U+1F600 -> surrogate pair
+    CHECK(esc == "\"\\ud83d\\ude00\"");
+}
+
+static void unit_line()
+{
+    const std::string line = encode_line("{\"t\":\"info\",\"id\":1}");
+    std::string_view body;
+    CHECK(check_line(line, &body) == LineStatus::kOk && body == "{\"t\":\"info\",\"id\":1}");
+    std::string crlf = line;
+    crlf.insert(crlf.size() - 1, "\r");
+    CHECK(check_line(crlf, &body) == LineStatus::kOk);
+    for (size_t k = 0; k + 1 < line.size(); ++k) {  // every single-bit flip is caught
+        std::string bad = line;
+        bad[k] = static_cast<char>(bad[k] ^ 0x04);
+        CHECK(check_line(bad, &body) != LineStatus::kOk);
+    }
+}
+
+static void unit_decoder_bounds()
+{
+    // Garbage, an endless line and a huge chunk header never grow the buffer past its capacity.
+    RequestDecoder dec(64);
+    std::mt19937 rng(7);
+    std::vector<uint8_t> junk(200000);
+    for (auto &c : junk) {
+        c = static_cast<uint8_t>(rng());
+    }
+    size_t events = 0;
+    dec.feed(junk.data(), junk.size(), [&](const DecoderEvent &) { ++events; });
+    CHECK(dec.buffered() <= dec.capacity());
+    std::string endless = "@HIL ";
+    endless += std::string(5000, 'x');
+    size_t bads = 0;
+    dec.feed(reinterpret_cast<const uint8_t *>(endless.data()), endless.size(),
+             [&](const DecoderEvent &e) { bads += e.kind == DecoderEvent::kBad; });
+    CHECK(bads >= 1);
+    CHECK(dec.buffered() <= dec.capacity());
+    // A request split over many feeds arrives once.
+    const std::string req = encode_line("{\"t\":\"selftest\",\"id\":9}");
+    size_t reqs = 0;
+    RequestDecoder d2;
+    for (char c : req) {
+        const auto byte = static_cast<uint8_t>(c);
+        d2.feed(&byte, 1, [&](const DecoderEvent &e) { reqs += e.kind == DecoderEvent::kRequest; });
+    }
+    CHECK(reqs == 1);
+}
+
+static void unit_upload()
+{
+    // Random loss and corruption on a FIFO link; the receiver must end with the exact image.
+    std::mt19937 rng(11);
+    std::vector<uint8_t> image(100000);
+    for (auto &c : image) {
+        c = static_cast<uint8_t>(rng());
+    }
+    std::vector<uint8_t> dest(image.size(), 0);
+    const size_t chunk = 1000;
+    const uint32_t n = static_cast<uint32_t>((image.size() + chunk - 1) / chunk);
+    UploadReceiver rx;
+    rx.begin(9, dest.data(), dest.size(), chunk);
+    RequestDecoder dec(chunk);
+    std::vector<std::string> replies;
+    std::vector<uint8_t> nak_seen(n, 0);
+    auto on_event = [&](const DecoderEvent &e) {
+        if (e.kind == DecoderEvent::kChunk) {
+            rx.on_chunk(e.upload_id, e.seq, e.payload, e.payload_len, replies);
+        } else if (e.kind == DecoderEvent::kBad && e.has_header) {
+            rx.on_bad_frame(e.upload_id, e.seq, replies);
+        }
+    };
+    std::vector<uint32_t> queue;
+    for (uint32_t s = 0; s < n; ++s) {
+        queue.push_back(s);
+    }
+    int rounds = 0;
+    while (!rx.complete() && rounds++ < 50) {
+        for (uint32_t s : queue) {
+            auto frame = encode_chunk(9, s, image.data() + s * chunk, std::min(chunk, image.size() - s * chunk));
+            const unsigned roll = rng() % 10;
+            if (roll == 0) {
+                continue;  // lost
+            }
+            if (roll == 1) {
+                frame[rng() % frame.size()] ^= 0x20;  // corrupted
+            }
+            dec.feed(frame.data(), frame.size(), on_event);
+        }
+        queue.clear();
+        // Retransmit everything NAKed plus, as a timeout would, the first missing chunk.
+        for (const auto &r : replies) {
+            JsonObject o;
+            std::string_view body;
+            std::string t;
+            int64_t seq;
+            if (check_line(r, &body) == LineStatus::kOk && o.parse(body, nullptr) && o.get_string("t", &t) &&
+                t == "nak" && o.get_int("seq", &seq)) {
+                queue.push_back(static_cast<uint32_t>(seq));
+            }
+        }
+        replies.clear();
+        if (rx.next() < n) {
+            queue.push_back(rx.next());
+        }
+    }
+    CHECK(rx.complete());
+    CHECK(dest == image);
+}
+
+static void unit_pdl3()
+{
+    // A synthetic pack: one EDL2 model of 16 + 20 bytes, padded to 48.
+    const std::string name = "m.espdl";
+    std::vector<uint8_t> pack(80 + 48, 0);
+    std::memcpy(pack.data(), "PDL3", 4);
+    std::memcpy(pack.data() + 4, "v1.0", 4);
+    auto put32 = [&](size_t off, uint32_t v) {
+        for (int k = 0; k < 4; ++k) {
+            pack[off + k] = static_cast<uint8_t>(v >> (8 * k));
+        }
+    };
+    put32(20, static_cast<uint32_t>(pack.size()));
+    put32(56, 1);
+    put32(60, 80);
+    put32(64, 72);
+    put32(68, static_cast<uint32_t>(name.size()));
+    std::memcpy(pack.data() + 72, name.data(), name.size());
+    std::memcpy(pack.data() + 80, "EDL2", 4);
+    put32(88, 20);
+    Pdl3Header h;
+    std::string err;
+    CHECK(parse_pdl3(pack.data(), pack.size(), &h, &err));
+    CHECK(h.version == "v1.0" && h.entries.size() == 1 && h.entries[0].name == name);
+    CHECK(h.entries[0].file_size == 36 && h.entries[0].data_offset == 80);
+    put32(88, 40);  // sub-model longer than the package
+    CHECK(!parse_pdl3(pack.data(), pack.size(), &h, &err));
+    CHECK(!parse_pdl3(pack.data(), 10, &h, &err));
+}
+
+static int cmd_unit()
+{
+    unit_crc();
+    unit_json();
+    unit_line();
+    unit_decoder_bounds();
+    unit_upload();
+    unit_pdl3();
+    std::printf("%d checks, %d failures\n", g_checks, g_failures);
+    return g_failures == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const std::string cmd = argc > 1 ? argv[1] : "unit";
+    if (cmd == "unit") {
+        return cmd_unit();
+    }
+    if (cmd == "encode" && argc == 3) {
+        return cmd_encode(argv[2]);
+    }
+    if (cmd == "decode") {
+        return cmd_decode(argc - 2, argv + 2);
+    }
+    std::fprintf(stderr, "usage: %s unit | encode DIR | decode FILE...\n", argv[0]);
+    return 2;
+}
