@@ -35,17 +35,22 @@ def _layers(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def run(args: argparse.Namespace) -> int:
+def quantize_from_args(args: argparse.Namespace):
+    """The QuantizedModel the quantize options describe (shared by the commands that need one)."""
     from host.model.presets import get_preset
     from host.model.quantize import quantize_model
 
     preset = get_preset(args.preset, int16_layers=_layers(args.int16_layers),
                         split_layers=_layers(args.split_layers), tqt_steps=args.tqt_steps)
-    result = quantize_model(
+    return quantize_model(
         args.model, target=args.target, imgsz=args.imgsz, preset=preset, calib_dir=args.calib,
         calib_mode=args.calib_mode, test_image=args.test_image, espdl_version=args.espdl_version,
         export_info=args.info, out_dir=args.out,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    result = quantize_from_args(args)
     payload = {**result.to_json(), "espdl": str(args.out / "model.espdl"), "cache_entry": str(result.espdl_path)}
     if args.json:
         print(json.dumps(payload))
