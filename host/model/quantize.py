@@ -188,7 +188,7 @@ def _copy_out(result: QuantizedModel, out_dir: Path) -> None:
 
 def _prequantized(source: ModelSource, target: str, imgsz: int, espdl_version: str) -> QuantizedModel:
     """A user-supplied .espdl: nothing to quantize; exponents come from the file itself."""
-    from host.espdl import load_espdl
+    from host.espdl import load as load_espdl
 
     model = load_espdl(source.path)
     inputs = model.inputs
