@@ -128,7 +128,8 @@ def publish(run_dir: Path, args: argparse.Namespace, command: str, wall_s: float
         "architecture": "yolo11n.yaml (ultralytics), nc=80",
         "dataset": {"generator": "python -m tools.dataset", "seed": args.data_seed, "train": args.train,
                     "val": args.val},
-        "training": {"command": command, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
+        "training": {"command": command, "epochs_completed": int(_last_metrics(results).get("epoch", 0)),
+                     "time_hours": args.time_hours, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
                      "seed": args.seed, **{k: v for k, v in TRAIN_KWARGS.items() if k not in ("verbose", "exist_ok")}},
         "wall_time_s": round(wall_s, 1),
         "versions": {"ultralytics": ultralytics.__version__, "torch": torch.__version__,
@@ -161,16 +162,30 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the data set and the ultralytics run go (not committed)")
     for key, val in DEFAULTS.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=type(val), default=val)
+    p.add_argument("--time-hours", type=float, default=None,
+                   help="train for this wall time instead of a fixed epoch count (ultralytics `time`: the epoch "
+                        "count and lr schedule are re-fitted after every epoch, so the result depends on speed)")
     p.add_argument("--resume", action="store_true", help="continue from <work>/run/weights/last.pt")
     p.add_argument("--no-publish", action="store_true", help="train only; do not touch fixtures/model")
+    p.add_argument("--publish-only", action="store_true",
+                   help="do not train; publish the finished run in <work>/run (after a --no-publish run)")
     args = p.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     command = "python -m tools.train_fixture " + " ".join(
         f"--{k.replace('_', '-')} {getattr(args, k)}" for k in DEFAULTS)
+    if args.time_hours:
+        command += f" --time-hours {args.time_hours}"
 
+    data_dir, run_dir = args.work / "data", args.work / "run"
+    if args.publish_only:
+        if not (run_dir / "weights" / "best.pt").exists():
+            print(f"error: no finished run in {run_dir}; train first", file=sys.stderr)
+            return 2
+        dest = publish(run_dir, args, command, _training_seconds(run_dir / "results.csv"))
+        print(f"[train_fixture] published {dest} sha256={sha256(dest)}", flush=True)
+        return 0
     blocked: list[str] = []
     forbid_network(blocked)
-    data_dir, run_dir = args.work / "data", args.work / "run"
     if not dataset_ready(data_dir, args.train, args.val):
         t0 = time.time()
         build_training_set(args.data_seed, data_dir, args.train, args.val)
@@ -189,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model = YOLO("yolo11n.yaml")
         model.train(data=str(data_dir / "data.yaml"), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                    seed=args.seed, project=str(args.work), name="run", **TRAIN_KWARGS)
+                    seed=args.seed, project=str(args.work), name="run", time=args.time_hours, **TRAIN_KWARGS)
     print(f"[train_fixture] training finished in {time.time() - t0:.0f} s (this process)", flush=True)
     print(f"[train_fixture] network attempts blocked: {len(blocked)}", flush=True)
     if not args.no_publish:
