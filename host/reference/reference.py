@@ -1,0 +1,170 @@
+"""One call from an image and a quantized model to ESP-DL's detections, keeping every stage's output.
+
+The stages are the device's: preprocess (int8 input tensor + letterbox geometry), the network
+(PPQ simulation: int outputs + exponents by name), postprocess (candidates before NMS, final
+boxes). Keeping all of them lets a comparison name the first stage where the device diverged.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from host.errors import HarnessError
+from host.reference.postprocess import (
+    DEFAULT_NMS_THR,
+    DEFAULT_SCORE_THR,
+    DEFAULT_TOP_K,
+    Box,
+    PostprocessResult,
+    postprocess,
+)
+from host.reference.preprocess import Geometry, preprocess, tensor_sha256
+from host.reference.rounding import check_target
+from host.reference.simulate import FloatReference, OutputError, PPQSimulator, RawOutputs, quantization_error
+
+
+@functools.lru_cache(maxsize=4)
+def _simulator(path: str, mtime_ns: int, size: int) -> PPQSimulator:
+    return PPQSimulator(Path(path))
+
+
+def simulator_for(graph_path: str | Path) -> PPQSimulator:
+    """A PPQSimulator for a native graph file, loaded once per file version and reused."""
+    p = Path(graph_path)
+    if not p.is_file():
+        raise HarnessError(
+            f"quantized graph {p} does not exist: quantize the model with `python -m host quantize`, which "
+            f"writes the esp_ppq native graph the reference runs"
+        )
+    st = p.stat()
+    return _simulator(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class ReferenceResult:
+    """Every stage of the host reference for one image."""
+
+    target: str
+    model_sha256: str | None
+    input_tensor: np.ndarray  # int8 NHWC [1, H, W, 3]
+    geometry: Geometry
+    raw: RawOutputs
+    post: PostprocessResult
+    settings: dict[str, Any]
+    float_outputs: dict[str, np.ndarray] | None = None
+    errors: dict[str, OutputError] = field(default_factory=dict)
+
+    @property
+    def boxes(self) -> list[Box]:
+        return self.post.boxes
+
+    @property
+    def input_exponent(self) -> int:
+        return int(self.settings["input_exponent"])
+
+    def to_json(self) -> dict:
+        """JSON-ready summary: boxes in the device's order plus what identifies each stage."""
+        out = {
+            "boxes": [b.to_dict() for b in self.boxes],
+            "target": self.target,
+            "model_sha256": self.model_sha256,
+            "input": {
+                "shape": list(self.input_tensor.shape),
+                "exponent": self.input_exponent,
+                "sha256": tensor_sha256(self.input_tensor),
+            },
+            "geometry": {"border": list(self.geometry.border),
+                         "inv_scale": [self.geometry.inv_scale_x, self.geometry.inv_scale_y],
+                         "source": [self.geometry.src_width, self.geometry.src_height]},
+            "outputs": {
+                name: {"shape": list(t.shape), "exponent": self.raw.exponents[name], "sha256": tensor_sha256(t)}
+                for name, t in self.raw.tensors.items()
+            },
+            "thresholds": self.post.thresholds,
+            "candidates": len(self.post.candidates),
+            "settings": {k: v for k, v in self.settings.items() if k != "input_exponent"},
+        }
+        if self.errors:
+            out["quantization_error"] = {n: e.to_dict() for n, e in self.errors.items()}
+        return out
+
+
+def _attr(model: Any, name: str) -> Any:
+    return getattr(model, name, None) if model is not None else None
+
+
+def reference(
+    image: np.ndarray | str | Path,
+    model: Any = None,
+    target: str | None = None,
+    *,
+    graph_path: str | Path | None = None,
+    onnx_path: str | Path | None = None,
+    score_thr: float = DEFAULT_SCORE_THR,
+    nms_thr: float = DEFAULT_NMS_THR,
+    top_k: int = DEFAULT_TOP_K,
+    float_model: str = "gcc-fastmath",
+    with_float: bool = False,
+    simulator: PPQSimulator | None = None,
+) -> ReferenceResult:
+    """ESP-DL's detections for `image` under `model`, with every intermediate stage kept.
+
+    `model` is a host.model.QuantizedModel or any object with `graph_path` (and optionally
+    `onnx_path`, `sha256`, `target`, `input_exponent`, `imgsz`); explicit `graph_path`/`onnx_path`
+    override it. `with_float` also runs the float ONNX on the same (dequantized) input and reports
+    the per-output quantization error.
+    """
+    target = target or _attr(model, "target")
+    if not target:
+        raise HarnessError("no target given: pass target='esp32p4' (or the model's target) to the reference")
+    check_target(target)
+    model_target = _attr(model, "target")
+    if model_target and model_target != target:
+        raise HarnessError(
+            f"the model was quantized for {model_target} but the reference was asked for {target}: "
+            f"quantize the model for {target} (rounding differs per chip)"
+        )
+    if simulator is None:
+        graph_path = graph_path or _attr(model, "graph_path")
+        if graph_path is None:
+            raise HarnessError(
+                "the model has no ESP-PPQ graph (a prequantized .espdl): the PPQ reference needs the model "
+                "quantized by the harness; pass the .pt/.onnx source instead"
+            )
+        simulator = simulator_for(graph_path)
+    exponent = simulator.input_exponent
+    declared = _attr(model, "input_exponent")
+    if declared is not None and int(declared) != exponent:
+        raise HarnessError(
+            f"the model declares input exponent {declared} but its graph quantizes the input with {exponent}: "
+            f"the cache entry is inconsistent; clear it and quantize again"
+        )
+    imgsz = simulator.imgsz
+    declared_size = _attr(model, "imgsz")
+    if declared_size is not None and (int(declared_size), int(declared_size)) != imgsz:
+        raise HarnessError(f"the model declares imgsz {declared_size} but its graph input is {imgsz}; re-quantize it")
+    tensor, geometry = preprocess(image, imgsz, exponent, target)
+    raw = simulator.run(tensor)
+    post = postprocess(raw.tensors, raw.exponents, geometry, target, score_thr, nms_thr, top_k, float_model)
+    result = ReferenceResult(
+        target=target,
+        model_sha256=_attr(model, "sha256"),
+        input_tensor=tensor,
+        geometry=geometry,
+        raw=raw,
+        post=post,
+        settings={"score_thr": score_thr, "nms_thr": nms_thr, "top_k": top_k, "float_model": float_model,
+                  "imgsz": list(imgsz), "input_exponent": exponent},
+    )
+    if with_float:
+        onnx_path = onnx_path or _attr(model, "onnx_path")
+        if onnx_path is None:
+            raise HarnessError("with_float needs the float split-head ONNX: pass onnx_path or a model that has one")
+        result.float_outputs = FloatReference(onnx_path).run(simulator.input_float(tensor))
+        result.errors = quantization_error(raw, result.float_outputs)
+    return result
