@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from host.protocol import messages as m  # noqa: E402
 from host.protocol.stream import BadFrame, BadRecord, LogLine, Record, RecordDecoder, RequestDecoder  # noqa: E402
-from host.protocol.wire import Chunk, encode_chunk, encode_line  # noqa: E402
+from host.protocol.wire import Chunk, decode_line, encode_chunk, encode_line  # noqa: E402
 
 SHA_A = "a3" * 32
 SHA_B = "5e" * 32
@@ -124,6 +124,8 @@ def build(out_dir: Path) -> dict[str, bytes]:
     frames: dict[str, bytes] = {}
     for name, kind, value in goldens():
         data = encode(kind, value)
+        if kind != "chunk":
+            value = decode_line(data)  # the structure exactly as a decoder yields it (float32 spellings)
         frames[name] = data
         files[f"{name}.bin"] = data
         entries.append({"name": name, "kind": kind, "file": f"{name}.bin",
