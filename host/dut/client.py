@@ -1,0 +1,248 @@
+"""The host end of the device protocol over any byte transport: requests, uploads, retries, faults.
+
+One request is in flight at a time. Records that belong to an earlier, abandoned request are
+dropped by id. What the device prints between records is kept as its log (the last lines go into
+every failure message). A failure is always named: a corrupted answer, an error record, a reboot,
+a panic (with its backtrace text) or a silence past the timeout. Only what is safe to repeat is
+repeated: a corrupted answer or a request the device could not read is resent, and a request
+interrupted by a reboot is repeated once after the device has come back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from host.protocol import BadRecord, LogLine, Record, RecordDecoder, UploadSender, encode_request
+from host.protocol.messages import BOOT, ERROR, E_BAD_CRC, E_BAD_JSON, READY, detect_request, request
+from host.protocol.upload import UploadFailed
+
+PANIC_PATTERNS = re.compile(
+    rb"Guru Meditation Error|abort\(\) was called|panic'ed|Backtrace:|Stack smashing|assert failed|"
+    rb"\*\*\* PANIC"
+)
+RETRYABLE_ERROR_CODES = (E_BAD_CRC, E_BAD_JSON)
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def read(self, timeout: float) -> bytes: ...
+    def reopen(self, timeout: float) -> None: ...
+    def close(self) -> None: ...
+
+
+class DutError(Exception):
+    """The device did not give a valid answer; the message names what happened."""
+
+    def __init__(self, message: str, log_tail: list[str] | None = None) -> None:
+        tail = "\n".join(log_tail or [])
+        super().__init__(message + (f"\n--- last device output ---\n{tail}" if tail else ""))
+        self.log_tail = log_tail or []
+
+
+class DutTimeout(DutError):
+    """No final answer within the timeout (a hang, a dead link, or a wrong port)."""
+
+
+class DutPanic(DutError):
+    """The device printed a panic / abort; the backtrace text is in the message."""
+
+
+class DutRebooted(DutError):
+    """A boot record arrived in the middle of a request."""
+
+
+class DutCorrupt(DutError):
+    """A record failed its CRC or JSON check (line noise)."""
+
+
+class DutReportedError(DutError):
+    """The device answered with an error record."""
+
+    def __init__(self, code: str, message: str, log_tail: list[str] | None = None) -> None:
+        super().__init__(f"device error {code}: {message}", log_tail)
+        self.code = code
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    reboots: int = 0
+    corrupt_records: int = 0
+    bytes_out: int = 0
+    upload_retransmits: int = 0
+    link_seconds: float = 0.0  # wall time spent inside requests (device compute + link)
+
+
+@dataclass
+class Reply:
+    """The final record of a request and the intermediate records that came before it."""
+
+    body: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class ProtocolClient:
+    """Drives the protocol over `transport`; the test-facing Dut is built on top of it."""
+
+    def __init__(self, transport: Transport, timeout_s: float = 60.0, retries: int = 2,
+                 log_lines: int = 2000) -> None:
+        self.transport = transport
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.decoder = RecordDecoder()
+        self.log: deque[str] = deque(maxlen=log_lines)
+        self.boots: list[dict[str, Any]] = []
+        self.stats = ClientStats()
+        self._next_id = 1
+        self._pending: deque = deque()
+
+    # ------------------------------------------------------------------ public
+    def call(self, kind: str, timeout_s: float | None = None, **fields: Any) -> Reply:
+        """One request with the retry policy above."""
+        return self._with_retries(lambda: self._exchange(request(kind, self._new_id(), **fields), timeout_s))
+
+    def detect(self, width: int, height: int, rgb: bytes, timeout_s: float | None = None,
+               chunk: int = 4096, window: int = 16, **thresholds: Any) -> Reply:
+        """Upload an RGB888 image in acknowledged chunks and return the detect record."""
+        def attempt() -> Reply:
+            body = detect_request(self._new_id(), width, height, rgb, chunk=chunk, window=window, **thresholds)
+            return self._exchange(body, timeout_s, upload=rgb)
+        return self._with_retries(attempt)
+
+    def wait_for_boot(self, timeout_s: float) -> dict[str, Any]:
+        """Read until a boot record arrives (after a reset or a reboot)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for event in self._events(deadline):
+                if isinstance(event, Record) and event.body.get("t") == BOOT:
+                    self.boots.append(event.body)
+                    return event.body
+        raise DutTimeout(f"no boot record within {timeout_s:.0f} s", self.tail())
+
+    def tail(self, n: int = 20) -> list[str]:
+        return list(self.log)[-n:]
+
+    # ------------------------------------------------------------------ internals
+    def _new_id(self) -> int:
+        req_id = self._next_id
+        self._next_id = self._next_id % 0x7FFFFFFF + 1
+        return req_id
+
+    def _with_retries(self, attempt: Callable[[], Reply]) -> Reply:
+        rebooted = False
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except (DutCorrupt, DutReportedError) as exc:
+                retryable = isinstance(exc, DutCorrupt) or exc.code in RETRYABLE_ERROR_CODES
+                if not retryable or tries >= self.retries:
+                    raise
+                tries += 1
+                self.stats.retries += 1
+                self._drain(0.2)
+            except DutRebooted:
+                if rebooted:
+                    raise
+                rebooted = True
+                self.stats.reboots += 1
+                self.stats.retries += 1
+
+    def _drain(self, seconds: float) -> None:
+        """Let a half-sent answer finish and drop it, so the retry starts clean."""
+        deadline = time.monotonic() + seconds
+        for _ in self._events(deadline):
+            pass
+
+    def _send(self, data: bytes) -> None:
+        self.transport.write(data)
+        self.stats.bytes_out += len(data)
+
+    def _exchange(self, body: dict[str, Any], timeout_s: float | None, upload: bytes | None = None) -> Reply:
+        started = time.monotonic()
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        deadline = started + timeout
+        kind, req_id = body["t"], body["id"]
+        self.stats.requests += 1
+        self._send(encode_request(body))
+        sender: UploadSender | None = None
+        records: list[dict[str, Any]] = []
+        try:
+            while True:
+                if sender is not None and not sender.done:
+                    now = time.monotonic()
+                    try:
+                        for frame in sender.poll(now):
+                            self._send(frame)
+                    except UploadFailed as exc:
+                        raise DutError(f"image upload failed: {exc}", self.tail()) from exc
+                    deadline = max(deadline, now + timeout)  # progress keeps a long upload alive
+                for event in self._events(min(deadline, time.monotonic() + 0.05)):
+                    if isinstance(event, BadRecord):
+                        self.stats.corrupt_records += 1
+                        raise DutCorrupt(f"{kind}: corrupted record from the device ({event.reason})", self.tail())
+                    rec = event.body
+                    t = rec.get("t")
+                    if t == BOOT:
+                        self.boots.append(rec)
+                        raise DutRebooted(f"{kind}: the device rebooted during the request "
+                                          f"(reason {rec.get('reason')!r})", self.tail())
+                    if sender is not None and "up" in rec and t != READY:
+                        sender.on_record(rec, time.monotonic())
+                        continue
+                    if rec.get("id") != req_id:
+                        continue  # an answer to an abandoned request
+                    if t == ERROR:
+                        raise DutReportedError(str(rec.get("code")), str(rec.get("msg")), self.tail())
+                    if t == READY and upload is not None:
+                        sender = UploadSender(upload, int(rec["up"]), int(rec["chunk"]), int(rec["win"]))
+                        continue
+                    if t == kind:
+                        return Reply(rec, records, time.monotonic() - started)
+                    records.append(rec)
+                if time.monotonic() >= deadline:
+                    raise DutTimeout(f"{kind}: no answer within {timeout:.1f} s", self.tail())
+        finally:
+            if sender is not None:
+                self.stats.upload_retransmits += sender.retransmits
+            self.stats.link_seconds += time.monotonic() - started
+
+    def _events(self, deadline: float):
+        """Decoded records until `deadline` (log lines are consumed here; a panic raises)."""
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            data = self.transport.read(min(remaining, 0.05))
+            if not data:
+                continue
+            for event in self.decoder.feed(data):
+                if isinstance(event, LogLine):
+                    self._log(event.text)
+                else:
+                    self._pending.append(event)
+
+    def _log(self, text: bytes) -> None:
+        self.log.append(text.decode("utf-8", "replace").rstrip("\r\n"))
+        if PANIC_PATTERNS.search(text):
+            self._collect_panic()
+
+    def _collect_panic(self) -> None:
+        """Read the rest of the panic report (backtrace, reboot banner) for the message, then fail."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            data = self.transport.read(0.05)
+            for event in self.decoder.feed(data) if data else ():
+                if isinstance(event, LogLine):
+                    self.log.append(event.text.decode("utf-8", "replace").rstrip("\r\n"))
+                elif isinstance(event, Record) and event.body.get("t") == BOOT:
+                    self.boots.append(event.body)
+        raise DutPanic("the device panicked", self.tail(30))

@@ -1,0 +1,56 @@
+"""Start and stop the simulated DUT process and hand back the port it listens on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from host.errors import HarnessError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class SimProcess:
+    proc: subprocess.Popen
+    port: str
+    banner: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_sim(pack: Path, target: str, faults: str = "", seed: int = 0, rev: int = 100,
+              timeout_s: float = 60.0) -> SimProcess:
+    """Spawn `python -m host.dut.sim` and wait for it to report its pty (it loads the model first)."""
+    cmd = [sys.executable, "-m", "host.dut.sim", "--pack", str(pack), "--target", target,
+           "--faults", faults, "--seed", str(seed), "--rev", str(rev)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env, cwd=ROOT)
+    deadline = time.monotonic() + timeout_s
+    port, lines = None, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.strip())
+        if line.startswith("PTY "):
+            port = line.split(None, 1)[1].strip()
+        elif line.startswith("SIM "):
+            break
+        elif line.startswith("SIMERROR"):
+            break
+    if port is None or proc.poll() is not None:
+        proc.kill()
+        raise HarnessError("the simulated DUT did not start: " + (" | ".join(lines) or "no output"))
+    return SimProcess(proc, port, lines[-1])

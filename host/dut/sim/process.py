@@ -1,0 +1,94 @@
+"""The simulated DUT as a process behind a pseudo-terminal, the way a board sits behind a USB serial port.
+
+`python -m host.dut.sim --pack model.bin --target esp32p4` opens a pty in raw mode (no echo, no
+newline translation), prints `PTY <path>` on stdout and stays silent until the host writes its
+first byte (the handshake: pyserial flushes input on open, so anything printed earlier would be
+lost). It then boots - prints its boot record - and serves requests until the host closes the
+port or the process is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import sys
+import time
+import tty
+from pathlib import Path
+
+from host.dut.sim.device import SimDevice
+from host.dut.sim.faults import FaultPlan
+
+
+class ThrottledWriter:
+    """Writes to the pty master, optionally at a limited byte rate (the `slow_link` fault)."""
+
+    def __init__(self, fd: int, bytes_per_s: int = 0) -> None:
+        self.fd = fd
+        self.rate = bytes_per_s
+
+    def __call__(self, data: bytes) -> None:
+        view = memoryview(data)
+        step = max(1, self.rate // 50) if self.rate else len(view)
+        while view:
+            piece, view = view[:step], view[step:]
+            while piece:
+                try:
+                    written = os.write(self.fd, piece)
+                except BlockingIOError:
+                    select.select([], [self.fd], [], 0.05)
+                    continue
+                piece = piece[written:]
+            if self.rate:
+                time.sleep(step / self.rate)
+
+
+def serve(pack: Path, target: str, faults: FaultPlan, seed: int, rev: int) -> int:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    device = SimDevice(pack.read_bytes(), target, ThrottledWriter(master, faults.slow_link), faults, seed=seed, rev=rev)
+    print(f"PTY {os.ttyname(slave)}", flush=True)
+    print(f"SIM target={target} model_sha256={device.model_sha256} faults={faults.describe()}", flush=True)
+    opened = False
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if not ready:
+            if os.getppid() == 1:  # the harness died: do not outlive it
+                return 0
+            continue
+        try:
+            data = os.read(master, 65536)
+        except BlockingIOError:
+            continue
+        except OSError:  # EIO: every handle on the slave side was closed
+            if opened:
+                time.sleep(0.05)  # the host reopens the port (reconnect); keep serving
+                continue
+            time.sleep(0.05)
+            continue
+        if data:
+            opened = True
+            device.feed(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host.dut.sim", description=__doc__.splitlines()[0])
+    parser.add_argument("--pack", type=Path, required=True, help="PDL3 model-partition image (as flashed)")
+    parser.add_argument("--target", default="esp32p4")
+    parser.add_argument("--faults", default="", help="comma-separated fault plan, see host/dut/sim/faults.py")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latency noise")
+    parser.add_argument("--rev", type=int, default=100, help="chip revision reported (major*100+minor)")
+    args = parser.parse_args(argv)
+    try:
+        return serve(args.pack, args.target, FaultPlan.parse(args.faults), args.seed, args.rev)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # reported to the launcher, which names it in its error
+        print(f"SIMERROR {type(exc).__name__}: {exc}", flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
