@@ -39,16 +39,46 @@ class Divergence:
     mismatches: int | None = None
 
 
+class FloatWeights:
+    """A filter prepared for exact float matrix products, with the bound that proves them exact."""
+
+    def __init__(self, natural: np.ndarray, depthwise: bool):
+        if depthwise:
+            kh, kw, n, _ = natural.shape
+            self._int = natural.reshape(kh, kw, n).astype(np.int64)
+            self.colsum_max = float(np.abs(self._int).sum(axis=(0, 1)).max(initial=0))
+        else:
+            self._int = natural.reshape(-1, natural.shape[-1]).astype(np.int64)
+            self.colsum_max = float(np.abs(self._int).sum(axis=0).max(initial=0))
+        self._cache: dict[type, np.ndarray] = {}
+
+    def get(self, dtype: type) -> np.ndarray:
+        if dtype not in self._cache:
+            self._cache[dtype] = self._int.astype(dtype)
+        return self._cache[dtype]
+
+    @staticmethod
+    def bias_max(bias: np.ndarray | None) -> float:
+        return float(np.abs(bias.astype(np.int64)).max(initial=0)) if bias is not None else 0.0
+
+
 class Emulator:
     """Executes one EspdlModel for a target chip as a given esp-dl release would."""
 
-    def __init__(self, model: EspdlModel, target: str = "esp32p4", espdl_version: str = versions.DEFAULT_ESPDL_VERSION):
+    def __init__(self, model: EspdlModel, target: str = "esp32p4",
+                 espdl_version: str = versions.DEFAULT_ESPDL_VERSION, threads: int | None = 1):
+        """`threads` caps the BLAS threads while running (None: BLAS's default). One thread is the
+        default because this graph's many small matrix products lose more to thread hand-off than
+        they gain, and badly so on a machine whose cores are busy (10x measured with 2 threads)."""
         self.model = model
+        self.threads = threads
         self.target = target
         self.even = half_even(target)
         self.features = versions.features(espdl_version)
         self._consts = model.initializers
-        self._colsum: dict[str, float] = {}
+        self._fw: dict[str, FloatWeights] = {}
+        self._lut: dict[str, np.ndarray] = {}
+        self.notes: dict[str, str] = {}  # node name -> what in this model deserves a look (see ops)
         self.order = self._schedule()
         for node in self.order:
             if node.op_type not in ops.OPS:
@@ -87,11 +117,20 @@ class Emulator:
             raise ops.UnsupportedOp(f"node {node.name!r}: quant_type {qt!r} is not emulated")
         return _QUANT_DTYPES[qt]
 
-    def weight_abs_colsum_max(self, name: str, wmat: np.ndarray) -> float:
-        """max over output channels of sum |w|: with max |x| it bounds every partial sum of a layer."""
-        if name not in self._colsum:
-            self._colsum[name] = float(np.abs(wmat.astype(np.int64)).sum(axis=0).max(initial=0))
-        return self._colsum[name]
+    def note(self, node: Node, text: str) -> None:
+        self.notes.setdefault(node.name, text)
+
+    def float_weights(self, name: str, depthwise: bool) -> FloatWeights:
+        """A filter as a float matrix (K, N) or depthwise (KH, KW, N), cached per dtype."""
+        if name not in self._fw:
+            self._fw[name] = FloatWeights(self.constant(name).array, depthwise)
+        return self._fw[name]
+
+    def lut_u8(self, name: str, table: np.ndarray) -> np.ndarray:
+        """An int8 LUT re-indexed by the input's bit pattern as uint8 (x + 128 == uint8(x) ^ 0x80)."""
+        if name not in self._lut:
+            self._lut[name] = table[np.arange(256) ^ 0x80]
+        return self._lut[name]
 
     # ---- execution -------------------------------------------------------------------------------------
     def _schedule(self) -> list[Node]:
@@ -116,6 +155,14 @@ class Emulator:
     def run(self, inputs: dict[str, np.ndarray], outputs: list[str] | None = None,
             keep_all: bool = False) -> TensorDict:
         """Run the graph; return the graph outputs, or the named tensors (any stage), or with keep_all every one."""
+        if self.threads is None:
+            return self._run(inputs, outputs, keep_all)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            return self._run(inputs, outputs, keep_all)
+
+    def _run(self, inputs: dict[str, np.ndarray], outputs: list[str] | None, keep_all: bool) -> TensorDict:
         env: dict[str, np.ndarray] = {}
         for vi in self.model.inputs:
             if vi.name not in inputs:

@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from host.errors import HarnessError
 from host.espdl import layouts
-from host.espdl.rounding import round_float, saturate, shift_round
+from host.espdl.rounding import RANGES, round_float, saturate, shift_round
 
 if TYPE_CHECKING:
     from host.espdl.emulator import Emulator
@@ -46,31 +46,39 @@ def op(*names: str) -> Callable[[OpFunc], OpFunc]:
     return register
 
 
-def _exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
-    """Integer matrix product, exact: float32 when every partial sum is provably below 2^24, else float64.
-
-    `bound` is an upper bound of any |partial sum|; float64 is exact below 2^53, which int8 and int16
-    layers of this size never reach (|sum| <= K * 2^30 with K < 2^20).
-    """
+def _float_dtype(bound: float, node: Node) -> type:
+    """float32 when every partial sum is provably below 2^24 (then float32 integer arithmetic is exact),
+    else float64 (exact below 2^53: int8 and int16 layers of any realistic size stay far below)."""
     if bound < F32_EXACT:
-        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.int64)
+        return np.float32
     if bound >= float(1 << 53):
-        raise HarnessError("a matrix product could exceed 2^53 and cannot be computed exactly; report this model")
-    return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+        raise HarnessError(f"node {node.name!r}: a sum could exceed 2^53 and cannot be computed exactly")
+    return np.float64
 
 
-def _activation(node: Node, y: np.ndarray) -> np.ndarray:
-    act = node.attributes.get("activation", "Linear")
-    if act == "Linear":
-        return y
-    if act == "Relu":
-        return np.maximum(y, 0)
-    raise _unsupported(node, f"fused activation {act!r}")
+def _requant(em: Emulator, node: Node, acc: np.ndarray, shift, out_index: int = 0) -> np.ndarray:
+    """sat(rr(acc, shift)) then the fused activation, on an exact integer-valued float array.
 
-
-def _requant_out(em: Emulator, node: Node, acc: np.ndarray, shift, out_index: int = 0) -> np.ndarray:
+    acc * 2^-shift is exact in binary floating point (a power-of-two scale), so rounding it with rint
+    (half to even) or floor(v + 0.5) (half up) is exactly esp-dl's shift-and-round. Where half up could
+    be inexact (|v| >= 2^23 in float32) the value saturates anyway.
+    """
     dtype = em.out_dtype(node, out_index)
-    return saturate(_activation(node, shift_round(acc, shift, em.even)), dtype)
+    scale = np.exp2(-np.asarray(shift, dtype=np.float64)).astype(acc.dtype)
+    v = acc * scale
+    if em.even:
+        np.rint(v, out=v)
+    else:
+        v += acc.dtype.type(0.5)
+        np.floor(v, out=v)
+    lo, hi = RANGES[dtype]
+    act = node.attributes.get("activation", "Linear")
+    if act == "Relu":
+        lo = 0
+    elif act != "Linear":
+        raise _unsupported(node, f"fused activation {act!r}")
+    np.clip(v, lo, hi, out=v)
+    return v.astype(dtype)
 
 
 def _weight_exponents(em: Emulator, node: Node, name: str, n: int) -> np.ndarray:
@@ -78,6 +86,15 @@ def _weight_exponents(em: Emulator, node: Node, name: str, n: int) -> np.ndarray
     if exps.size not in (1, n):
         raise HarnessError(f"node {node.name!r}: {exps.size} weight exponents for {n} output channels; corrupt model")
     return np.broadcast_to(exps, (n,))
+
+
+def _bias(em: Emulator, node: Node, n_out: int) -> np.ndarray | None:
+    if len(node.inputs) > 2 and node.inputs[2]:
+        b = em.constant(node.inputs[2]).array.reshape(-1)
+        if b.size != n_out:
+            raise HarnessError(f"node {node.name!r}: {b.size} biases for {n_out} output channels")
+        return b
+    return None
 
 
 def _conv_windows(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):
@@ -121,36 +138,36 @@ def conv(em: Emulator, node: Node, xs: list) -> list:
     (kh, kw), pads, (sh, sw), (dh, dw) = _conv_params(node)
     weight = em.constant(w_name)
     group = int(node.attributes.get("group", 1))
-    c_in = x.shape[3]
-    e_in = em.exponent(node.inputs[0])
-    xp = _pad_nhwc(x, pads)
-    if group == 1:
-        if weight.array.shape[:3] != (kh, kw, c_in):
-            raise HarnessError(f"node {node.name!r}: filter shape {weight.array.shape} does not fit input {x.shape}")
-        n_out = weight.array.shape[3]
-        wmat = weight.array.reshape(kh * kw * c_in, n_out)
-        win, oh, ow = _conv_windows(xp, kh, kw, sh, sw, dh, dw)
-        cols = win.reshape(x.shape[0] * oh * ow, kh * kw * c_in)
-        bound = float(np.abs(x).max(initial=0)) * em.weight_abs_colsum_max(w_name, wmat)
-        acc = _exact_matmul(cols, wmat, bound)
-    elif group == c_in and weight.array.shape[3] == 1 and weight.array.shape[2] == c_in:
-        n_out = c_in
-        wd = weight.array.reshape(kh, kw, c_in).astype(np.int64)
-        win, oh, ow = _conv_windows(xp, kh, kw, sh, sw, dh, dw)
-        acc = np.zeros((x.shape[0], oh, ow, c_in), dtype=np.int64)
+    n_b, c_in = x.shape[0], x.shape[3]
+    depthwise = group != 1
+    if depthwise and not (group == c_in and weight.array.shape[2:] == (c_in, 1)):
+        raise _unsupported(node, f"group={group} with {c_in} input channels (only 1 or depthwise)")
+    if not depthwise and weight.array.shape[:3] != (kh, kw, c_in):
+        raise HarnessError(f"node {node.name!r}: filter shape {weight.array.shape} does not fit input {x.shape}")
+    n_out = c_in if depthwise else weight.array.shape[3]
+    bias = _bias(em, node, n_out)
+    wf = em.float_weights(w_name, depthwise)
+    bound = float(np.abs(x).max(initial=0)) * wf.colsum_max + wf.bias_max(bias)
+    ft = _float_dtype(bound, node)
+    xf = _pad_nhwc(x.astype(ft), pads)
+    win, oh, ow = _conv_windows(xf, kh, kw, sh, sw, dh, dw)
+    if depthwise:
+        w3 = wf.get(ft)
+        acc = np.zeros((n_b, oh, ow, c_in), dtype=ft)
         for i in range(kh):
             for j in range(kw):
-                acc += win[:, :, :, i, j, :] * wd[i, j]
+                acc += win[:, :, :, i, j, :] * w3[i, j]
         acc = acc.reshape(-1, c_in)
     else:
-        raise _unsupported(node, f"group={group} with {c_in} input channels (only 1 or depthwise)")
-    if len(node.inputs) > 2 and node.inputs[2]:
-        acc = acc + em.constant(node.inputs[2]).array.astype(np.int64).reshape(1, n_out)
-    shift = em.exponent(node.outputs[0]) - e_in - _weight_exponents(em, node, w_name, n_out)
-    if np.all(shift == shift[0]):
-        shift = int(shift[0])
-    y = _requant_out(em, node, acc, shift)
-    return [y.reshape(x.shape[0], oh, ow, n_out)]
+        if (kh, kw, sh, sw) == (1, 1, 1, 1):
+            cols = xf.reshape(-1, c_in)
+        else:
+            cols = win.reshape(n_b * oh * ow, kh * kw * c_in)
+        acc = cols @ wf.get(ft)
+    if bias is not None:
+        acc += bias.astype(ft)
+    shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - _weight_exponents(em, node, w_name, n_out)
+    return [_requant(em, node, acc, shift).reshape(n_b, oh, ow, n_out)]
 
 
 @op("Gemm")
@@ -167,14 +184,15 @@ def gemm(em: Emulator, node: Node, xs: list) -> list:
     k, n_out = w.array.shape[2:]
     if x.shape[-1] != k:
         raise HarnessError(f"node {node.name!r}: input {x.shape} does not match filter K={k}")
-    wmat = w.array.reshape(k, n_out)
-    rows = x.reshape(-1, k)
-    acc = _exact_matmul(rows, wmat, float(np.abs(x).max(initial=0)) * em.weight_abs_colsum_max(node.inputs[1], wmat))
-    if len(node.inputs) > 2 and node.inputs[2]:
-        acc = acc + em.constant(node.inputs[2]).array.astype(np.int64).reshape(1, n_out)
+    bias = _bias(em, node, n_out)
+    wf = em.float_weights(node.inputs[1], False)
+    ft = _float_dtype(float(np.abs(x).max(initial=0)) * wf.colsum_max + wf.bias_max(bias), node)
+    acc = x.reshape(-1, k).astype(ft) @ wf.get(ft)
+    if bias is not None:
+        acc += bias.astype(ft)
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - _weight_exponents(
         em, node, node.inputs[1], n_out)
-    return [_requant_out(em, node, acc, shift).reshape(*x.shape[:-1], n_out)]
+    return [_requant(em, node, acc, shift).reshape(*x.shape[:-1], n_out)]
 
 
 @op("MatMul")
@@ -185,8 +203,7 @@ def matmul(em: Emulator, node: Node, xs: list) -> list:
     k, n_out = b.shape[-2:]
     if a.shape[-1] != k:
         raise HarnessError(f"node {node.name!r}: operands {a.shape} and {b.shape} do not multiply")
-    const = em.is_constant(node.inputs[1])
-    if const:
+    if em.is_constant(node.inputs[1]):
         bmat = em.constant(node.inputs[1]).array
     else:
         layout = node.attributes.get("input1_layout", "packed")
@@ -195,6 +212,9 @@ def matmul(em: Emulator, node: Node, xs: list) -> list:
         if layout == "native_kn" and em.features.reads_matmul_input1_layout:
             bmat = b
         else:
+            if layout == "native_kn":
+                em.note(node, f"input1_layout=native_kn is ignored by esp-dl {em.features.version}: the operand "
+                              "is read as a packed filter, so this MatMul computes other numbers than esp-ppq meant")
             # esp-dl hands the operand's memory to the conv kernel as a packed (N/align)HWC(align) filter
             align = layouts.align_for(str(node.attributes.get("quant_type", "S8")))
             flat = np.ascontiguousarray(b).reshape(-1, k * n_out)
@@ -203,19 +223,21 @@ def matmul(em: Emulator, node: Node, xs: list) -> list:
     if e_b.size not in (1, n_out):
         raise HarnessError(f"node {node.name!r}: {e_b.size} exponents for operand B; corrupt model")
     bound = float(np.abs(a).max(initial=0)) * float(np.abs(bmat.astype(np.int64)).sum(axis=-2).max(initial=0))
-    acc = _exact_matmul(a, bmat, bound)
+    ft = _float_dtype(bound, node)
+    acc = np.matmul(a.astype(ft), bmat.astype(ft))
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - e_b
-    if shift.size == 1:
-        shift = int(shift.reshape(-1)[0])
-    return [_requant_out(em, node, acc, shift)]
+    return [_requant(em, node, acc, shift)]
 
 
-def _same_exponents(em: Emulator, node: Node, names: list[str]) -> int:
+def _same_exponents(em: Emulator, node: Node, names: list[str]) -> None:
+    """esp-dl's data-movement ops and Add ignore exponents (they copy or add raw integers).
+
+    Emulated as the chip does it; differing exponents are recorded in `em.notes`, since the result
+    then differs from what the float model means (esp-ppq normally inserts RequantizeLinear first).
+    """
     exps = {em.exponent(n) for n in names if n}
-    if len(exps) != 1:
-        raise _unsupported(node, f"differing exponents {sorted(exps)} across inputs and output "
-                                 "(esp-ppq's exporter inserts RequantizeLinear to equalise them)")
-    return exps.pop()
+    if len(exps) > 1:
+        em.note(node, f"inputs/outputs have differing exponents {sorted(exps)}; esp-dl uses the raw integers")
 
 
 @op("Add")
@@ -477,7 +499,7 @@ def _lut(em: Emulator, node: Node, x: np.ndarray) -> np.ndarray:
     if x.dtype == np.int8:
         if t.size != 256:
             raise HarnessError(f"node {node.name!r}: int8 LUT has {t.size} entries, expected 256")
-        return t[x.astype(np.int64) + 128].astype(em.out_dtype(node))
+        return em.lut_u8(node.attributes["lut"], t)[x.view(np.uint8)].astype(em.out_dtype(node), copy=False)
     if x.dtype == np.int16:
         if t.size < 2:
             raise HarnessError(f"node {node.name!r}: int16 LUT has {t.size} entries")

@@ -1,0 +1,214 @@
+"""`python -m host espdl`: inspect, pack, self-test and run .espdl files with the host emulator.
+
+    espdl info FILE [--json]                 ops, I/O shapes and exponents, sizes, sha256, test values
+    espdl pack OUT.bin NAME=FILE ...         write a PDL3 package (the firmware's model partition image)
+    espdl selftest FILE [--target T]         run the embedded test inputs, compare exactly; exit 1 on mismatch
+    espdl run FILE --image IMG [--json]      ESP-DL preprocess, emulator, ESP-DL postprocess: detections
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from host.errors import HarnessError
+from host.espdl import container, versions
+
+
+def _key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = bytes.fromhex(text.replace("0x", "").replace(",", "").replace(" ", ""))
+    except ValueError as exc:
+        raise HarnessError(f"--key {text!r} is not hex; give the 16-byte key as 32 hex digits") from exc
+    if len(key) != 16:
+        raise HarnessError(f"--key has {len(key)} bytes; AES-128 needs 16 (32 hex digits)")
+    return key
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", type=Path, help=".espdl (EDL2) file or PDL3 package")
+        p.add_argument("--name", help="model name inside a PDL3 package")
+        p.add_argument("--key", help="AES-128 key (32 hex digits) of an encrypted model")
+
+    def engine_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--target", default="esp32p4", choices=("esp32p4", "esp32s3"))
+        p.add_argument("--espdl-version", default=versions.DEFAULT_ESPDL_VERSION, choices=sorted(versions.ESPDL_VERSIONS),
+                       help="the esp-dl release to emulate (default %(default)s; 'native' honours every attribute)")
+
+    info = sub.add_parser("info", help="describe a .espdl or PDL3 file")
+    model_args(info)
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    pack = sub.add_parser("pack", help="write a PDL3 package from EDL2 files")
+    pack.add_argument("out", type=Path, help="output file (e.g. models.bin)")
+    pack.add_argument("models", nargs="+", metavar="NAME=FILE", help="model name and its .espdl file")
+    pack.add_argument("--package-version", default="v1.0", help="PDL3 version string (<= 15 ASCII characters)")
+
+    st = sub.add_parser("selftest", help="run the embedded test inputs in the emulator and compare exactly")
+    model_args(st)
+    engine_args(st)
+    st.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="detect objects in an image with the emulator")
+    model_args(run)
+    engine_args(run)
+    run.add_argument("--image", type=Path, required=True, help="PNG or JPEG file")
+    run.add_argument("--score-thr", type=float, default=0.25)
+    run.add_argument("--nms-thr", type=float, default=0.7)
+    run.add_argument("--top-k", type=int, default=10)
+    run.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"info": _info, "pack": _pack, "selftest": _selftest, "run": _run}[args.action](args)
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise HarnessError(f"{path} does not exist; give the path of a .espdl file or PDL3 package")
+    return path.read_bytes()
+
+
+def describe(data: bytes, key: bytes | None = None, name: str | None = None) -> dict:
+    """What `espdl info` prints, as data."""
+    from host.espdl.model import load_bytes
+
+    fmt = container.detect_format(data)
+    out: dict = {"format": fmt, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if fmt == "PDL3" and name is None:
+        pack = container.read_pdl3(data)
+        out.update(package_version=pack.version, package_sha256=pack.sha256.hex(), models=[])
+        for entry in pack.models:
+            enc, _ = container.edl2_header(entry.data)
+            item = {"name": entry.name, "offset": entry.offset, "size": len(entry.data), "encrypted": enc}
+            if not enc or key is not None:
+                item.update(_model_facts(load_bytes(entry.data, key=key)))
+            out["models"].append(item)
+        return out
+    out.update(_model_facts(load_bytes(data, key=key, name=name)))
+    return out
+
+
+def _model_facts(model) -> dict:
+    def io(vi):
+        return {"name": vi.name, "dtype": str(vi.dtype), "shape": list(vi.shape or ()), "exponent": vi.exponent}
+
+    return {
+        "model_sha256": model.sha256,
+        "encrypted": model.encrypted,
+        "producer": model.producer,
+        "metadata": model.metadata,
+        "inputs": [io(v) for v in model.inputs],
+        "outputs": [io(v) for v in model.outputs],
+        "nodes": len(model.nodes),
+        "ops": model.op_histogram(),
+        "quant_types": sorted({str(n.attributes.get("quant_type", "?")) for n in model.nodes}),
+        "matmul_input1_layouts": sorted({str(n.attributes.get("input1_layout", "(none)"))
+                                         for n in model.nodes if n.op_type == "MatMul"}),
+        "parameter_bytes": model.parameter_bytes(),
+        "payload_bytes": model.payload_size,
+        "test_values": {"inputs": sorted(model.test_inputs), "outputs": sorted(model.test_outputs)},
+    }
+
+
+def _info(args: argparse.Namespace) -> int:
+    facts = describe(_read(args.file), _key(args.key), args.name)
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    print(f"{args.file}: {facts['format']}, {facts['size']} bytes, sha256 {facts['sha256']}")
+    models = facts.get("models", [facts])
+    if "models" in facts:
+        print(f"PDL3 package version {facts['package_version']!r}, {len(models)} model(s)")
+    for m in models:
+        if "name" in m:
+            print(f"- {m['name']}: offset {m['offset']}, {m['size']} bytes" + (", encrypted" if m["encrypted"] else ""))
+        if "ops" not in m:
+            continue
+        for kind in ("inputs", "outputs"):
+            for vi in m[kind]:
+                print(f"  {kind[:-1]:6s} {vi['name']:12s} {vi['dtype']:7s} {vi['shape']}  exp {vi['exponent']}")
+        print(f"  {m['nodes']} nodes: " + ", ".join(f"{k} {v}" for k, v in m["ops"].items()))
+        print(f"  quant types {m['quant_types']}, parameters {m['parameter_bytes']} bytes")
+        if m["matmul_input1_layouts"]:
+            print(f"  MatMul input1_layout: {m['matmul_input1_layouts']}")
+        tv = m["test_values"]
+        print(f"  test values: {'present' if tv['inputs'] and tv['outputs'] else 'absent'}"
+              + (f" ({len(tv['inputs'])} in, {len(tv['outputs'])} out)" if tv["inputs"] else ""))
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    models: dict[str, bytes] = {}
+    for item in args.models:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise HarnessError(f"{item!r} is not NAME=FILE; write e.g. yolo11n=model.espdl")
+        if name in models:
+            raise HarnessError(f"model name {name!r} given twice; names in a PDL3 package must be unique")
+        models[name] = _read(Path(path))
+    data = container.write_pdl3(models, version=args.package_version)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    print(f"{args.out}: PDL3, {len(models)} model(s), {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}")
+    return 0
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from host.espdl.model import load_bytes
+    from host.espdl.selftest import selftest
+
+    model = load_bytes(_read(args.file), key=_key(args.key), name=args.name)
+    result = selftest(model, args.target, args.espdl_version)
+    if args.json:
+        print(json.dumps({"ok": result.ok, "target": args.target, "espdl_version": args.espdl_version,
+                          "model_sha256": model.sha256,
+                          "outputs": [o.__dict__ | {"ok": o.ok} for o in result.outputs]}, indent=2))
+    else:
+        for o in result.outputs:
+            status = "ok" if o.ok else f"MISMATCH ({o.mismatches} values, max |diff| {o.max_abs_diff})"
+            print(f"{o.name:12s} {str(list(o.shape)):20s} {status}")
+        print(f"selftest {'passed' if result.ok else 'FAILED'} ({args.target}, esp-dl {args.espdl_version})")
+    return 0 if result.ok else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from host.espdl.emulator import Emulator
+    from host.espdl.model import load_bytes
+
+    try:
+        from host.reference.postprocess import postprocess
+        from host.reference.preprocess import preprocess
+    except ImportError as exc:
+        raise HarnessError(f"`espdl run` needs host/reference (preprocess, postprocess): {exc}") from exc
+    model = load_bytes(_read(args.file), key=_key(args.key), name=args.name)
+    if len(model.inputs) != 1 or model.inputs[0].shape is None or len(model.inputs[0].shape) != 4:
+        raise HarnessError("`espdl run` needs a model with one NHWC image input (a YOLO11 detector)")
+    vi = model.inputs[0]
+    tensor, geometry = preprocess(args.image, (vi.shape[2], vi.shape[1]), vi.exponent, args.target)
+    em = Emulator(model, target=args.target, espdl_version=args.espdl_version)
+    outs = em.run({vi.name: tensor})
+    post = postprocess(outs, outs.exponents, geometry, args.target, score_thr=args.score_thr,
+                       nms_thr=args.nms_thr, top_k=args.top_k)
+    result = {
+        "model_sha256": model.sha256, "target": args.target, "espdl_version": args.espdl_version,
+        "image": str(args.image), "engine": "host int8 emulator",
+        "boxes": [b.to_dict() for b in post.boxes], "candidates": len(post.candidates),
+        "notes": em.notes,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for i, b in enumerate(post.boxes):
+            print(f"{i:3d}  class {b.category:3d}  score {b.score:.6f}  box {list(b.box)}")
+        for node, note in em.notes.items():
+            print(f"note: {node}: {note}", file=sys.stderr)
+    return 0
