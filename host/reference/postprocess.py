@@ -220,7 +220,11 @@ def postprocess(
         thresholds[f"score{stage}"] = thr
         ys, xs, cs = np.nonzero(score > thr)  # row-major: y, x, class - the device's loop order
         q = score[ys, xs, cs].astype(np.int64)
-        dfl = dfl_distances(box[ys, xs].reshape(-1, 4, REG_MAX), b_exp, float_model)
+        # Classes of one anchor share its box: decode each passing anchor once (an untrained model
+        # can pass every cell of every class).
+        anchors, which = np.unique(ys * score.shape[1] + xs, return_inverse=True)
+        ay, ax = np.divmod(anchors, score.shape[1])
+        dfl = dfl_distances(box[ay, ax].reshape(-1, 4, REG_MAX), b_exp, float_model)[which.reshape(-1)]
         n = ys.shape[0]
         st = np.full(n, stride, dtype=np.int64)
         boxes = decode_boxes(dfl, xs * stride + offset, ys * stride + offset, st, geometry, float_model)
@@ -247,39 +251,48 @@ def postprocess(
     return PostprocessResult(thresholds=thresholds, candidates=cands, kept=kept, boxes=boxes)
 
 
-def nms(boxes: np.ndarray, nms_thr: float, top_k: int) -> np.ndarray:
+def _iou_above(box: np.ndarray, area: int, others: np.ndarray, other_area: np.ndarray, thr: np.float32) -> np.ndarray:
+    """Which `others` overlap `box` with `(float)inter / union > thr` (overlap needs positive width and height)."""
+    iw = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]) + 1
+    ih = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]) + 1
+    inter = iw * ih
+    union = area + other_area - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter.astype(f32) / union.astype(f32)
+    return (iw > 0) & (ih > 0) & (iou > thr)
+
+
+def nms(boxes: np.ndarray, nms_thr: float, top_k: int, chunk: int = 4096) -> np.ndarray:
     """DetectPostprocessor::nms on score-ordered integer boxes; returns the kept indices in order.
 
     Class-agnostic, areas with the +1 convention, IoU `(float)inter / union` compared with `> nms_thr`,
     and the walk stops at the top_k-th kept box (top_k <= 1 keeps one box, as on the device).
+    A box survives exactly when no earlier kept box suppresses it, so candidates are visited in
+    chunks: first against the boxes kept so far (vectorised), then in order within the chunk.
     """
     n = boxes.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    b = boxes.astype(np.int64)
+    b = boxes.astype(np.int64).reshape(-1, 4)
     area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    alive = np.ones(n, dtype=bool)
     thr = f32(nms_thr)
+    limit = max(int(top_k), 1)
     kept: list[int] = []
-    k = 0
-    while k < n:
-        kept.append(k)
-        if len(kept) >= top_k:
-            break
-        rest = np.flatnonzero(alive[k + 1 :]) + k + 1
-        if rest.size:
-            iw = np.minimum(b[k, 2], b[rest, 2]) - np.maximum(b[k, 0], b[rest, 0]) + 1
-            ih = np.minimum(b[k, 3], b[rest, 3]) - np.maximum(b[k, 1], b[rest, 1]) + 1
-            overlap = (iw > 0) & (ih > 0)
-            inter = iw * ih
-            union = area[k] + area[rest] - inter
-            with np.errstate(divide="ignore", invalid="ignore"):
-                iou = inter.astype(f32) / union.astype(f32)
-            alive[rest[overlap & (iou > thr)]] = False
-        nxt = np.flatnonzero(alive[k + 1 :])
-        if nxt.size == 0:
-            break
-        k = int(nxt[0]) + k + 1
+    for start in range(0, n, chunk):
+        idx = np.arange(start, min(n, start + chunk))
+        alive = np.ones(idx.size, dtype=bool)
+        for k in kept:
+            alive &= ~_iou_above(b[k], area[k], b[idx], area[idx], thr)
+        pos = 0
+        while True:
+            rest = np.flatnonzero(alive[pos:])
+            if rest.size == 0:
+                break
+            i = pos + int(rest[0])
+            kept.append(int(idx[i]))
+            if len(kept) >= limit:
+                return np.asarray(kept, dtype=np.int64)
+            later = idx[i + 1 :]
+            alive[i + 1 :] &= ~_iou_above(b[idx[i]], area[idx[i]], b[later], area[later], thr)
+            pos = i + 1
     return np.asarray(kept, dtype=np.int64)
 
 

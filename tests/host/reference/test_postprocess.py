@@ -252,3 +252,45 @@ def test_bad_output_tensors_and_settings():
         postprocess(outputs, exps, g, "esp32p4", score_thr=1.5)
     with pytest.raises(HarnessError, match="float model"):
         postprocess(outputs, exps, g, "esp32p4", float_model="pairwise")
+
+
+def _nms_list_walk(boxes, nms_thr, top_k):
+    """Transcription of DetectPostprocessor::nms on a Python list standing in for std::list."""
+    items = list(enumerate(boxes.tolist()))
+    k = 0
+    kept_number = 0
+    while k < len(items):
+        kept_number += 1
+        if kept_number >= top_k:
+            del items[k + 1 :]
+            break
+        kb = items[k][1]
+        kept_area = (kb[2] - kb[0] + 1) * (kb[3] - kb[1] + 1)
+        j = k + 1
+        while j < len(items):
+            ob = items[j][1]
+            ih = min(kb[3], ob[3]) - max(kb[1], ob[1]) + 1
+            iw = min(kb[2], ob[2]) - max(kb[0], ob[0]) + 1
+            if ih > 0 and iw > 0:
+                other_area = (ob[2] - ob[0] + 1) * (ob[3] - ob[1] + 1)
+                inter = ih * iw
+                if f32(inter) / f32(kept_area + other_area - inter) > f32(nms_thr):
+                    del items[j]
+                    continue
+            j += 1
+        k += 1
+    return [i for i, _ in items]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_chunked_nms_equals_the_list_walk(seed):
+    rng = np.random.default_rng(seed)
+    n = 150
+    xy = rng.integers(-20, 100, size=(n, 2))
+    wh = rng.integers(0, 40, size=(n, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    for thr in (0.0, 0.3, 0.7):
+        for top_k in (1, 5, 50, 1000):
+            want = _nms_list_walk(boxes, thr, top_k)
+            assert nms(boxes, thr, top_k, chunk=7).tolist() == want, (thr, top_k)
+            assert nms(boxes, thr, top_k).tolist() == want
