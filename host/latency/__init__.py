@@ -1,0 +1,1 @@
+"""Latency: statistics of device timings, baselines and the regression gate."""

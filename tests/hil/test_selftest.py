@@ -1,0 +1,11 @@
+"""Model::test(): the embedded test input gives the embedded int8 outputs bit-exactly on the device."""
+
+import pytest
+
+pytestmark = [pytest.mark.hil, pytest.mark.target("esp32p4", "esp32s3")]
+
+
+def test_model_selftest_passes(hil, hil_record) -> None:
+    passed = hil.dut.selftest()
+    hil_record.add("selftest", "model_selftest", passed=passed)
+    assert passed, "Model::test() failed on the device: its int8 outputs differ from the test values in the .espdl"
