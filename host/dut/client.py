@@ -196,10 +196,11 @@ class ProtocolClient:
                     if sender is not None and "up" in rec and t != READY:
                         sender.on_record(rec, time.monotonic())
                         continue
+                    if t == ERROR and rec.get("id") in (req_id, 0):
+                        # id 0: the device could not read the request line, so it is ours (one in flight)
+                        raise DutReportedError(str(rec.get("code")), str(rec.get("msg")), self.tail())
                     if rec.get("id") != req_id:
                         continue  # an answer to an abandoned request
-                    if t == ERROR:
-                        raise DutReportedError(str(rec.get("code")), str(rec.get("msg")), self.tail())
                     if t == READY and upload is not None:
                         sender = UploadSender(upload, int(rec["up"]), int(rec["chunk"]), int(rec["win"]))
                         continue
@@ -224,16 +225,15 @@ class ProtocolClient:
             data = self.transport.read(min(remaining, 0.05))
             if not data:
                 continue
+            panicked = False
             for event in self.decoder.feed(data):
                 if isinstance(event, LogLine):
-                    self._log(event.text)
+                    self.log.append(event.text.decode("utf-8", "replace").rstrip("\r\n"))
+                    panicked = panicked or bool(PANIC_PATTERNS.search(event.text))
                 else:
                     self._pending.append(event)
-
-    def _log(self, text: bytes) -> None:
-        self.log.append(text.decode("utf-8", "replace").rstrip("\r\n"))
-        if PANIC_PATTERNS.search(text):
-            self._collect_panic()
+            if panicked:
+                self._collect_panic()
 
     def _collect_panic(self) -> None:
         """Read the rest of the panic report (backtrace, reboot banner) for the message, then fail."""

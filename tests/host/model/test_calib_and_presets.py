@@ -9,7 +9,7 @@ from host.errors import HarnessError
 from host.model import calib
 from host.model.presets import build_setting, check_target, get_preset
 
-from tests.host.model.conftest import write_images
+from tests.host.builders import write_images
 
 
 def test_digest_changes_with_content_and_not_with_listing_order(tmp_path: Path) -> None:
