@@ -141,15 +141,23 @@ class HilSession:
 _SESSION: HilSession | None = None
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    try:
-        from host.dut.backends import choose
+def pytest_configure(config: pytest.Config) -> None:
+    """Choose the DUT kind once; with --require-board, no board stops the session before it starts."""
+    from host.dut.backends import choose
 
-        choice = choose(config.getoption("dut"), _target(config), config.getoption("port", default=None),
-                        config.getoption("require_board"))
+    try:
+        config._hil_choice = choose(config.getoption("dut"), _target(config),  # type: ignore[attr-defined]
+                                    config.getoption("port", default=None), config.getoption("require_board"))
     except HarnessError as exc:
-        return [f"yolo11-hil: DUT selection error: {exc}"]
-    config._hil_choice = choice  # type: ignore[attr-defined]
+        if config.getoption("require_board") or config.getoption("dut") != "auto":
+            raise pytest.UsageError(f"yolo11-hil: {exc}") from None
+        config._hil_choice = None  # type: ignore[attr-defined]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    choice = getattr(config, "_hil_choice", None)
+    if choice is None:
+        return ["yolo11-hil: no DUT could be chosen (see the error of the first HIL test)"]
     line = f"yolo11-hil: target {_target(config)}, DUT {choice.kind.upper()} ({choice.reason})"
     if choice.kind == "sim":
         line += " - results are from the SIMULATED DUT, latencies are simulated"
