@@ -98,6 +98,7 @@ bool RequestDecoder::step_line(const Callback &on_event)
                 drop(i + 1);
             } else {
                 ev.kind = DecoderEvent::kBad;
+                ev.line = true;
                 ev.reason = line_status_text(st);
                 on_event(ev);
                 drop(1);
@@ -107,6 +108,7 @@ bool RequestDecoder::step_line(const Callback &on_event)
         if (!((c >= 0x20 && c <= 0x7E) || c == '\r')) {
             DecoderEvent ev{};
             ev.kind = DecoderEvent::kBad;
+            ev.line = true;
             ev.reason = "request line interrupted by a non-text byte";
             on_event(ev);
             drop(1);
@@ -116,6 +118,7 @@ bool RequestDecoder::step_line(const Callback &on_event)
     if (buf_.size() >= max_line_) {
         DecoderEvent ev{};
         ev.kind = DecoderEvent::kBad;
+        ev.line = true;
         ev.reason = "request line too long";
         on_event(ev);
         drop(1);

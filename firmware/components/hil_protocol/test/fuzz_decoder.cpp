@@ -1,5 +1,5 @@
 // libFuzzer target for everything the device parses from the host: the stream decoder, request
-// JSON, the upload receiver fed by decoded chunks, and PDL3 headers. Run from
+// JSON, the upload receiver fed by decoded chunks, the request service, and PDL3 headers. Run from
 // tests/host/protocol/test_protocol_cpp.py with a bounded -runs/-max_total_time.
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +10,9 @@
 #include "hil_protocol/decoder.hpp"
 #include "hil_protocol/json.hpp"
 #include "hil_protocol/pdl3.hpp"
+#include "hil_protocol/service.hpp"
 #include "hil_protocol/upload.hpp"
+#include "fake_backend.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -49,6 +51,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             std::abort();
         }
     }
+    // The whole request service on the same bytes: every request path, uploads included.
+    FakeBackend fb;
+    fb.alloc_limit = 4096;
+    hil::Limits lim;
+    lim.max_image = 4096;
+    lim.chunk_max = 64;
+    lim.rx_buffer = 1024;
+    hil::Service svc(fb, lim);
+    for (size_t pos = 0; pos < size; pos += slice) {
+        const size_t n = (size - pos) < slice ? (size - pos) : slice;
+        svc.feed(data + pos, n);
+        fb.clock_us += 1000 * slice;
+        svc.poll();
+        fb.sent.clear();
+    }
+
     hil::Pdl3Header h;
     std::string err;
     hil::parse_pdl3(data, size, &h, &err);

@@ -19,6 +19,9 @@
 #include "hil_protocol/json.hpp"
 #include "hil_protocol/pdl3.hpp"
 #include "hil_protocol/records.hpp"
+#include "hil_protocol/service.hpp"
+#include "hil_protocol/sha256.hpp"
+#include "fake_backend.hpp"
 #include "hil_protocol/upload.hpp"
 #include "hil_protocol/wire.hpp"
 
@@ -365,8 +368,166 @@ static void unit_pdl3()
     CHECK(!parse_pdl3(pack.data(), 10, &h, &err));
 }
 
+static void unit_sha256()
+{
+    CHECK(Sha256::hex_digest("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(Sha256::hex_digest("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    // Streaming in odd pieces equals one shot (1,000,000 'a': the FIPS long vector).
+    Sha256 s;
+    const std::string piece(997, 'a');
+    size_t left = 1000000;
+    while (left > 0) {
+        const size_t n = std::min(left, piece.size());
+        s.update(piece.data(), n);
+        left -= n;
+    }
+    uint8_t d[32];
+    s.finish(d);
+    CHECK(hex(d, 32) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// Decode what the service sent: the "t" of each record (and the record objects).
+static std::vector<JsonObject> take(FakeBackend &fb, std::vector<std::string> *types)
+{
+    std::vector<JsonObject> out;
+    types->clear();
+    for (const auto &line : fb.sent) {
+        std::string_view body;
+        JsonObject o;
+        std::string t;
+        CHECK(check_line(line, &body) == LineStatus::kOk);
+        CHECK(o.parse(body, nullptr));
+        o.get_string("t", &t);
+        types->push_back(t);
+        out.push_back(o);
+    }
+    fb.sent.clear();
+    return out;
+}
+
+static void send_req(Service &svc, const std::string &json)
+{
+    const std::string line = encode_line(json);
+    svc.feed(reinterpret_cast<const uint8_t *>(line.data()), line.size());
+}
+
+static std::string error_code(const JsonObject &o)
+{
+    std::string c;
+    o.get_string("code", &c);
+    return c;
+}
+
+static void unit_service()
+{
+    FakeBackend fb;
+    Limits lim;
+    lim.max_image = 30000;
+    lim.chunk_max = 1000;
+    lim.window_max = 8;
+    lim.rx_buffer = 4000;
+    lim.upload_timeout_ms = 500;
+    Service svc(fb, lim);
+    std::vector<std::string> types;
+
+    // Every malformed request gets exactly one error record.
+    std::string bad = encode_line("{\"t\":\"info\",\"id\":1}");
+    bad[8] ^= 1;
+    svc.feed(reinterpret_cast<const uint8_t *>(bad.data()), bad.size());
+    send_req(svc, "{\"t\":\"info\",\"id\":1");
+    send_req(svc, "{\"t\":\"info\"}");
+    send_req(svc, "{\"t\":\"reboot\",\"id\":2}");
+    send_req(svc, "{\"t\":\"bench\",\"id\":3,\"runs\":0}");
+    send_req(svc, "{\"t\":\"bench\",\"id\":4}");
+    send_req(svc, "{\"t\":\"dump\",\"id\":5}");
+    send_req(svc, "{\"t\":\"detect\",\"id\":6,\"w\":100,\"h\":100,\"fmt\":\"rgb888\",\"size\":30000,\"crc\":1}");
+    send_req(svc, "{\"t\":\"detect\",\"id\":7,\"w\":200,\"h\":100,\"fmt\":\"rgb888\",\"size\":60000,\"crc\":1}");
+    send_req(svc, "{\"t\":\"detect\",\"id\":8,\"w\":10,\"h\":10,\"fmt\":\"bgr888\",\"size\":300,\"crc\":1}");
+    auto recs = take(fb, &types);
+    const std::vector<std::string> want_codes = {"bad_crc", "bad_json", "bad_request", "unknown_request", "bad_request",
+                                                 "no_image", "no_image", "too_large", "bad_request"};
+    CHECK(recs.size() == want_codes.size() + 2);  // + the "ready" of id 6 and its upload_aborted (by id 7)
+    std::vector<std::string> codes;
+    for (size_t i = 0; i < recs.size(); ++i) {
+        if (types[i] == "error") {
+            codes.push_back(error_code(recs[i]));
+        }
+    }
+    CHECK(types.size() > 7 && types[7] == "ready");
+    CHECK(codes.size() == 10 && codes[7] == "upload_aborted" && codes[8] == "too_large" && codes[9] == "bad_request");
+    CHECK(fb.allocated == 0);
+
+    // A model problem is reported before any upload.
+    fb.model_code = "model_sha256";
+    send_req(svc, "{\"t\":\"selftest\",\"id\":9}");
+    recs = take(fb, &types);
+    CHECK(recs.size() == 1 && error_code(recs[0]) == "model_sha256");
+    fb.model_code = nullptr;
+
+    // A lossy upload completes; the detect record follows the last ack.
+    std::vector<uint8_t> img(20 * 30 * 3);
+    for (size_t i = 0; i < img.size(); ++i) {
+        img[i] = static_cast<uint8_t>(i * 31);
+    }
+    const uint32_t crc = crc32(img.data(), img.size());
+    send_req(svc, "{\"t\":\"detect\",\"id\":10,\"w\":20,\"h\":30,\"fmt\":\"rgb888\",\"size\":1800,\"crc\":" +
+                      std::to_string(crc) + ",\"chunk\":500,\"win\":64}");
+    recs = take(fb, &types);
+    int64_t up = 0, chunk = 0, win = 0, n = 0;
+    CHECK(types.size() == 1 && types[0] == "ready");
+    recs[0].get_int("up", &up);
+    recs[0].get_int("chunk", &chunk);
+    recs[0].get_int("win", &win);
+    recs[0].get_int("n", &n);
+    CHECK(chunk == 500 && win == 7 && n == 4);  // window bounded by rx_buffer / (chunk + 14)
+    for (uint32_t sidx : {0U, 2U, 1U, 1U, 3U}) {  // 1 arrives late (gap -> nak), then a duplicate
+        auto f = encode_chunk(static_cast<uint8_t>(up), sidx, img.data() + sidx * 500, std::min<size_t>(500, img.size() - sidx * 500));
+        svc.feed(f.data(), f.size());
+    }
+    recs = take(fb, &types);
+    const std::vector<std::string> want = {"ack", "nak", "ack", "ack", "ack", "detect"};
+    CHECK(types == want);
+    CHECK(!svc.uploading());
+
+    send_req(svc, "{\"t\":\"bench\",\"id\":11,\"warmup\":2,\"runs\":3}");
+    send_req(svc, "{\"t\":\"dump\",\"id\":12}");
+    recs = take(fb, &types);
+    const std::vector<std::string> want2 = {"run", "run", "run", "bench", "tensor", "part", "tensor", "part", "part", "dump"};
+    CHECK(types == want2);
+    send_req(svc, "{\"t\":\"profile\",\"id\":13}");
+    send_req(svc, "{\"t\":\"dump\",\"id\":14}");
+    recs = take(fb, &types);
+    const std::vector<std::string> want3 = {"layer", "layer", "profile", "error"};
+    CHECK(types == want3);
+
+    // A stalled upload expires; a corrupted image fails its whole-image CRC.
+    send_req(svc, "{\"t\":\"detect\",\"id\":15,\"w\":20,\"h\":30,\"fmt\":\"rgb888\",\"size\":1800,\"crc\":5}");
+    fb.clock_us += 400000;
+    svc.poll();
+    CHECK(svc.uploading());
+    fb.clock_us += 200000;
+    svc.poll();
+    CHECK(!svc.uploading());
+    recs = take(fb, &types);
+    CHECK(types.size() == 2 && error_code(recs[1]) == "upload_timeout");
+    send_req(svc, "{\"t\":\"detect\",\"id\":16,\"w\":20,\"h\":30,\"fmt\":\"rgb888\",\"size\":1800,\"crc\":5}");
+    recs = take(fb, &types);
+    recs[0].get_int("up", &up);
+    recs[0].get_int("chunk", &chunk);
+    for (uint32_t sidx = 0; static_cast<size_t>(sidx * chunk) < img.size(); ++sidx) {
+        auto f = encode_chunk(static_cast<uint8_t>(up), sidx, img.data() + sidx * chunk,
+                              std::min<size_t>(static_cast<size_t>(chunk), img.size() - sidx * chunk));
+        svc.feed(f.data(), f.size());
+    }
+    recs = take(fb, &types);
+    CHECK(!types.empty() && types.back() == "error" && error_code(recs.back()) == "image_crc");
+    CHECK(fb.allocated == 0);
+}
+
 static int cmd_unit()
 {
+    unit_sha256();
+    unit_service();
     unit_crc();
     unit_json();
     unit_line();

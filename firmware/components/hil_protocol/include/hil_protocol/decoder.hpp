@@ -24,6 +24,7 @@ struct DecoderEvent {
     const uint8_t *payload = nullptr;  // kChunk (valid during the callback)
     size_t payload_len = 0;
     bool has_header = false;       // kBad: upload_id/seq come from an unverified chunk header
+    bool line = false;             // kBad: a request line (not a chunk frame) was rejected
     const char *reason = "";       // kBad
 };
 
