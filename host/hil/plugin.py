@@ -39,8 +39,13 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--unmatched-tol", dict(type=int, default=0, help="boxes allowed unmatched near the score threshold")),
     ("--hil-dump", dict(default="on-mismatch", choices=["on-mismatch", "always"],
                         help="when to fetch the device's tensors for the stage-by-stage diff")),
-    ("--bench-runs", dict(type=int, default=20)),
-    ("--bench-warmup", dict(type=int, default=2)),
+    ("--bench-runs", dict(type=int, default=20, help="timed runs per latency window")),
+    ("--bench-windows", dict(type=int, default=5, help="latency windows (bench calls)")),
+    ("--bench-warmup", dict(type=int, default=2, help="warm-up runs before the first window")),
+    ("--latency-baselines", dict(default=str(ROOT / "fixtures" / "baselines"),
+                                 help="folder of stored latency baselines")),
+    ("--latency-threshold", dict(type=float, default=0.05, help="relative slowdown that fails the gate")),
+    ("--published-gate", dict(action="store_true", help="fail when a board is slower than Espressif's figures")),
     ("--report-dir", dict(default="reports", help="folder for results.jsonl/json and report.html")),
     ("--sim-faults", dict(default="", help="fault plan for the simulated DUT (harness self-tests)")),
     ("--sim-seed", dict(type=int, default=0, help="seed of the simulated DUT's latency noise")),
@@ -202,6 +207,7 @@ def hil(request: pytest.FixtureRequest):
         "preset": session.model.preset, "imgsz": session.model.imgsz,
         "sdkconfig_sha256": info.raw.get("sdkconfig_sha256", "n/a (simulated DUT)" if choice.kind == "sim" else None),
         "tolerance": session.tolerance().describe(),
+        "firmware_config": "sim" if choice.kind == "sim" else info.raw.get("config", "unknown"),
     }
     session.results = ResultsWriter(report_dir, session.provenance)
     _SESSION = session
