@@ -526,7 +526,7 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + _expf(-v).astype(np.float64))).astype(np.float32)
 
 
-@op("Swish", "Sigmoid", "Relu", "LeakyRelu", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Exp", "Log", "Sqrt",
+@op("LUT", "Swish", "Sigmoid", "Relu", "LeakyRelu", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Exp", "Log", "Sqrt",
     "Clip", "PRelu")
 def activation(em: Emulator, node: Node, xs: list) -> list:
     x = xs[0]

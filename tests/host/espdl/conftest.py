@@ -1,0 +1,39 @@
+"""Session fixtures for the .espdl tests: small models quantized by esp-ppq once per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _builders  # noqa: E402
+
+
+class QuantizedModels:
+    """Quantizes each (family, target, bits, int16 ops) once and hands out the .espdl path."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._paths: dict[tuple, Path] = {}
+
+    def get(self, family: str, target: str, bits: int = 8, int16_ops: tuple[str, ...] = ()) -> Path:
+        key = (family, target, bits, int16_ops)
+        if key not in self._paths:
+            model, shapes = _builders.BUILDERS[family]()
+            name = f"{family}_{target}_{bits}_{len(self._paths)}"
+            self._paths[key] = _builders.quantize(model, shapes, self.root, name, target, bits=bits,
+                                                  int16_ops=int16_ops)
+        return self._paths[key]
+
+
+@pytest.fixture(scope="session")
+def quantized(tmp_path_factory) -> QuantizedModels:
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # esp-ppq's graph order depends on string hashing; the tests compare against the model's own
+        # test values, so they hold either way, but file bytes are only reproducible with seed 0.
+        pass
+    return QuantizedModels(tmp_path_factory.mktemp("espdl_models"))
