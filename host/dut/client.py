@@ -222,7 +222,13 @@ class ProtocolClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            data = self.transport.read(min(remaining, 0.05))
+            try:
+                data = self.transport.read(min(remaining, 0.05))
+            except OSError as exc:  # pyserial's SerialException is an OSError: the port vanished
+                self.log.append(f"[host] port lost ({exc}); reopening (USB re-enumeration?)")
+                self.transport.reopen(10.0)
+                self.decoder = RecordDecoder()
+                raise DutRebooted(f"the serial port disappeared ({exc}) and was reopened", self.tail()) from exc
             if not data:
                 continue
             panicked = False

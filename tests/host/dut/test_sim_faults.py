@@ -104,3 +104,21 @@ def test_slow_link_still_completes(open_tiny_sim, test_rgb) -> None:
     elapsed = time.monotonic() - started
     assert len(dump) == 7
     assert 1.0 < elapsed < TIMEOUT + SLACK
+
+
+def test_port_lost_mid_request_is_reopened_and_repeated(open_tiny_sim) -> None:
+    """USB re-enumeration: the read fails once, the client reopens the port and repeats the request."""
+    dut = open_tiny_sim(timeout_s=TIMEOUT)
+    transport = dut.client.transport
+    real_read, calls = transport.read, {"n": 0}
+
+    def flaky_read(timeout: float) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("device reports readiness to read but returned no data")
+        return real_read(timeout)
+
+    transport.read = flaky_read
+    assert dut.info().chip == "esp32p4"
+    assert dut.client.stats.reboots == 1
+    assert any("port lost" in line for line in dut.client.log)
