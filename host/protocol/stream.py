@@ -61,6 +61,7 @@ class BadFrame:
     reason: str
     upload_id: int | None = None
     seq: int | None = None
+    line: bool = False  # a request line (not a chunk frame) was rejected
 
 
 HostEvent = Union[Record, LogLine, BadRecord]
@@ -212,17 +213,17 @@ class RequestDecoder:
                 try:
                     events.append(Record(decode_line(line), line))
                 except WireError as exc:
-                    events.append(BadFrame(f"request line rejected: {exc}"))
+                    events.append(BadFrame(str(exc), line=True))
                     self._drop(1)
                     return True
                 self._drop(i + 1)
                 return True
             if not _is_line_byte(byte):
-                events.append(BadFrame("request line interrupted by a non-text byte"))
+                events.append(BadFrame("request line interrupted by a non-text byte", line=True))
                 self._drop(1)
                 return True
         if len(buf) >= self._max_line:
-            events.append(BadFrame(f"request line longer than {self._max_line} bytes"))
+            events.append(BadFrame("request line too long", line=True))
             self._drop(1)
             return True
         return False

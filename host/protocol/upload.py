@@ -101,12 +101,12 @@ class UploadSender:
 class UploadReceiver:
     """Device side: places chunks, answers with ack/nak records, knows when the image is whole."""
 
-    def __init__(self, upload_id: int, size: int, chunk: int) -> None:
+    def __init__(self, upload_id: int, size: int, chunk: int, buffer: bytearray | None = None) -> None:
         self.upload_id = upload_id
         self.size = size
         self.chunk = chunk
         self.n = chunk_count(size, chunk)
-        self.buffer = bytearray(size)
+        self.buffer = buffer if buffer is not None else bytearray(size)
         self._have = bytearray(self.n)
         self._naked = bytearray(self.n)
         self.next = 0

@@ -22,7 +22,6 @@ from host.protocol.stream import RequestDecoder
 from host.protocol.wire import Chunk, encode_chunk
 
 ROOT = Path(__file__).resolve().parents[3]
-COMPONENT = ROOT / "firmware" / "components" / "hil_protocol"
 FIXTURES = ROOT / "fixtures" / "protocol"
 MANIFEST = json.loads((FIXTURES / "golden.json").read_text())
 
@@ -39,26 +38,6 @@ def corruptions(data: bytes, limit: int) -> list[tuple[int, bytes]]:
         bad[pos] ^= 0x01 if data[pos] != 0x0B else 0x02
         out.append((pos, bytes(bad)))
     return out
-
-
-def _cmake_build(build_dir: Path, *extra: str, target: str | None = None) -> subprocess.CompletedProcess:
-    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    conf = subprocess.run(["cmake", "-S", str(COMPONENT), "-B", str(build_dir), *generator, *extra],
-                          capture_output=True, text=True)
-    if conf.returncode != 0:
-        return conf
-    cmd = ["cmake", "--build", str(build_dir), "--parallel", "2"] + (["--target", target] if target else [])
-    return subprocess.run(cmd, capture_output=True, text=True)
-
-
-@pytest.fixture(scope="module")
-def cpp_test(tmp_path_factory) -> Path:
-    if not shutil.which("cmake") or not (shutil.which("c++") or shutil.which("g++")):
-        pytest.skip("no C++ toolchain: install g++ and cmake (apt-get install -y g++ cmake ninja-build)")
-    build = tmp_path_factory.mktemp("hil_protocol_build")
-    result = _cmake_build(build)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return build / "hil_protocol_test"
 
 
 def _run(binary: Path, *args: str) -> subprocess.CompletedProcess:
@@ -167,11 +146,11 @@ def test_cpp_and_python_decoders_agree_on_noisy_streams(cpp_test, tmp_path, stre
         assert _comparable(events) == _python_events(data)
 
 
-def test_libfuzzer_finds_no_crash_hang_or_leak(tmp_path):
+def test_libfuzzer_finds_no_crash_hang_or_leak(tmp_path, cmake_builder):
     if not shutil.which("clang++") or not shutil.which("cmake"):
         pytest.skip("clang++ not installed (apt-get install -y clang): libFuzzer target not run")
     build = tmp_path / "fuzz_build"
-    result = _cmake_build(build, "-DCMAKE_CXX_COMPILER=clang++", "-DHIL_FUZZ=ON", "-DHIL_SANITIZE=OFF",
+    result = cmake_builder(build, "-DCMAKE_CXX_COMPILER=clang++", "-DHIL_FUZZ=ON", "-DHIL_SANITIZE=OFF",
                           target="hil_protocol_fuzz")
     if result.returncode != 0 and "fsanitize=fuzzer" in result.stdout + result.stderr:
         pytest.skip("clang has no libFuzzer runtime (install the clang compiler-rt package)")
@@ -182,7 +161,7 @@ def test_libfuzzer_finds_no_crash_hang_or_leak(tmp_path):
     for i, entry in enumerate(f for f in MANIFEST["frames"] if f["kind"] in ("request", "chunk", "device_stream")):
         (corpus / f"seed{i}").write_bytes(bytes([rng.randrange(256), rng.randrange(256)])
                                           + (FIXTURES / entry["file"]).read_bytes())
-    run = subprocess.run([str(build / "hil_protocol_fuzz"), "-max_total_time=20", "-timeout=5",
+    run = subprocess.run([str(build / "hil_protocol_fuzz"), "-max_total_time=15", "-timeout=5",
                           "-rss_limit_mb=512", "-malloc_limit_mb=256", "-max_len=8192", str(corpus)],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -4,6 +4,8 @@
 //   hil_protocol_test encode DIR       build every golden record and compare with DIR/<name>.bin
 //   hil_protocol_test decode FILE...   decode each file with a fresh RequestDecoder; print events
 //                                      as JSON lines ({"file":...} before each file's events)
+//   hil_protocol_test serve FILE...    run each file through a Service with FakeBackend (64-byte
+//                                      slices, 1 ms per slice); print every record it sends
 // The golden values below are the ones tools/make_golden_frames.py uses.
 #include <cmath>
 #include <cstdio>
@@ -186,6 +188,44 @@ static int cmd_decode(int argc, char **argv)
             dec.feed(data.data() + pos, n, print_event);
             pos += n;
             step = step * 3 % 97 + 1;
+        }
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ serve (Service + FakeBackend)
+
+// The limits tests/host/protocol/test_protocol_device.py gives the Python DeviceService too.
+static Limits serve_limits()
+{
+    Limits lim;
+    lim.max_image = 30000;
+    lim.chunk_max = 1000;
+    lim.window_max = 8;
+    lim.rx_buffer = 4000;
+    lim.upload_timeout_ms = 500;
+    return lim;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    for (int i = 0; i < argc; ++i) {
+        bool ok;
+        const auto data = read_file(argv[i], &ok);
+        if (!ok) {
+            return 2;
+        }
+        std::printf("=== %s\n", argv[i]);
+        FakeBackend fb;
+        Service svc(fb, serve_limits());
+        for (size_t pos = 0; pos < data.size(); pos += 64) {
+            svc.feed(data.data() + pos, std::min<size_t>(64, data.size() - pos));
+            fb.clock_us += 1000;
+            svc.poll();
+            for (const auto &line : fb.sent) {
+                std::fwrite(line.data(), 1, line.size(), stdout);
+            }
+            fb.sent.clear();
         }
     }
     return 0;
@@ -549,6 +589,9 @@ int main(int argc, char **argv)
     }
     if (cmd == "decode") {
         return cmd_decode(argc - 2, argv + 2);
+    }
+    if (cmd == "serve") {
+        return cmd_serve(argc - 2, argv + 2);
     }
     std::fprintf(stderr, "usage: %s unit | encode DIR | decode FILE...\n", argv[0]);
     return 2;

@@ -1,0 +1,309 @@
+"""The device end of the protocol in Python: request validation, uploads and errors, over a pluggable backend.
+
+The Python twin of firmware/components/hil_protocol/src/service.cpp (same rules, same error codes,
+same window arithmetic; tests/host/protocol/test_protocol_device.py runs both on the same byte
+streams and compares their answers). A simulated DUT implements `DeviceBackend` (run the .espdl in
+an emulator, report modelled timings) and feeds the bytes it reads from its pty into
+`DeviceService.feed`, writing what `backend.send` receives back to the pty.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from host.protocol import messages as m
+from host.protocol.stream import BadFrame, Record, RequestDecoder
+from host.protocol.upload import UploadReceiver
+from host.protocol.wire import CHUNK_OVERHEAD, Chunk, crc32, encode_line, float32
+
+
+@dataclass
+class DetectParams:
+    id: int
+    width: int
+    height: int
+    size: int
+    crc: int
+    chunk: int = 4096
+    window: int = 16
+    score_thr: float = 0.25  # float32 value
+    nms_thr: float = 0.7
+    top_k: int = 10
+
+
+@dataclass
+class Limits:
+    max_image: int = 1228800
+    chunk_max: int = 8192
+    window_max: int = 16
+    rx_buffer: int = 65536  # bytes the transport holds unread; bounds the window
+    upload_timeout_ms: int = 3000
+
+
+@dataclass
+class TensorView:
+    name: str
+    dtype: str
+    shape: list[int]
+    exponent: int
+    data: bytes
+
+
+@dataclass
+class StageUs:
+    pre: int = 0
+    model: int = 0
+    post: int = 0
+
+
+@dataclass
+class LayerUs:
+    name: str
+    type: str
+    us: int
+
+
+class DeviceBackend(abc.ABC):
+    """What the service needs from a device: clock, output, model operations."""
+
+    @abc.abstractmethod
+    def now_us(self) -> int: ...
+
+    @abc.abstractmethod
+    def send(self, line: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Keyword arguments of messages.info_record except req_id, max_image, chunk_max, win_max."""
+
+    @abc.abstractmethod
+    def model_error(self) -> tuple[str, str] | None:
+        """None when the model is usable, else (error code, message)."""
+
+    def alloc_image(self, size: int) -> bytearray | None:
+        return bytearray(size)
+
+    @abc.abstractmethod
+    def detect(self, image: bytes, params: DetectParams) -> tuple[list[m.Box], StageUs]: ...
+
+    @abc.abstractmethod
+    def rerun(self) -> StageUs: ...
+
+    @abc.abstractmethod
+    def forget_image(self) -> None: ...
+
+    @abc.abstractmethod
+    def selftest(self) -> tuple[bool, int]: ...
+
+    @abc.abstractmethod
+    def profile(self) -> tuple[list[LayerUs], int]: ...
+
+    @abc.abstractmethod
+    def tensors(self) -> list[TensorView]:
+        """Tensors of the last detect, inputs first; [] when selftest/profile overwrote them."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass
+class DeviceService:
+    """Feed host bytes in; records come out through backend.send."""
+
+    backend: DeviceBackend
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        self._decoder = RequestDecoder(max_payload=self.limits.chunk_max)
+        self._rx: UploadReceiver | None = None
+        self._pending: DetectParams | None = None
+        self._image: bytearray | None = None
+        self._have_image = False
+        self._next_upload_id = 0
+        self._last_activity_us = 0
+
+    @property
+    def uploading(self) -> bool:
+        return self._rx is not None
+
+    def _send(self, body: dict[str, Any]) -> None:
+        self.backend.send(encode_line(body))
+
+    def _error(self, req_id: int, code: str, message: str) -> None:
+        self._send(m.error_record(req_id, code, message))
+
+    def feed(self, data: bytes) -> None:
+        for event in self._decoder.feed(data):
+            if isinstance(event, Record):
+                self._request(event.body)
+            elif isinstance(event, Chunk):
+                self._chunk(event)
+            elif isinstance(event, BadFrame):
+                self._bad(event)
+
+    def poll(self) -> None:
+        """Call every few hundred ms: expires a stalled upload."""
+        if self._rx is not None and (self.backend.now_us() - self._last_activity_us
+                                     > self.limits.upload_timeout_ms * 1000):
+            self._abort_upload(m.E_UPLOAD_TIMEOUT, "no valid chunk within the upload timeout; send detect again")
+
+    # ------------------------------------------------------------------ events
+
+    def _chunk(self, chunk: Chunk) -> None:
+        if self._rx is None:
+            return
+        self._last_activity_us = self.backend.now_us()
+        for reply in self._rx.on_chunk(chunk):
+            self._send(reply)
+        if self._rx.complete:
+            self._finish_upload()
+
+    def _bad(self, bad: BadFrame) -> None:
+        if bad.line:
+            if self._rx is None:
+                if bad.reason.startswith("record body"):  # CRC fine, JSON not: the C++ service's bad_json
+                    self._error(0, m.E_BAD_JSON, "request is not a JSON object: " + bad.reason)
+                else:
+                    code = m.E_BAD_CRC if bad.reason == "record CRC mismatch" else m.E_BAD_REQUEST
+                    self._error(0, code, "request line rejected: " + bad.reason)
+        elif bad.upload_id is not None and self._rx is not None:
+            for reply in self._rx.on_bad_frame(bad.upload_id, bad.seq):
+                self._send(reply)
+
+    def _drop_image(self) -> None:
+        if self._image is not None:
+            self.backend.forget_image()
+            self._image = None
+        self._have_image = False
+
+    def _abort_upload(self, code: str, message: str) -> None:
+        req_id = self._pending.id if self._pending else 0
+        self._rx = None
+        self._decoder.max_payload = self.limits.chunk_max
+        self._drop_image()
+        self._error(req_id, code, message)
+
+    def _require_model(self, req_id: int) -> bool:
+        problem = self.backend.model_error()
+        if problem is None:
+            return True
+        self._error(req_id, *problem)
+        return False
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(self, req: dict[str, Any]) -> None:
+        kind, req_id = req.get("t"), req.get("id")
+        if not isinstance(kind, str) or not _is_int(req_id) or not 1 <= req_id <= 0x7FFFFFFF:
+            self._error(0, m.E_BAD_REQUEST, 'a request needs a string "t" and an integer "id" in 1..2^31-1')
+            return
+        if self._rx is not None:
+            self._abort_upload(m.E_UPLOAD_ABORTED, "a new request arrived before the upload finished")
+        handler = {m.INFO: self._info, m.SELFTEST: self._selftest, m.DETECT: self._detect, m.DUMP: self._dump,
+                   m.BENCH: self._bench, m.PROFILE: self._profile}.get(kind)
+        if handler is None:
+            self._error(req_id, m.E_UNKNOWN,
+                        f'unknown request type "{kind}" (known: info, selftest, detect, dump, bench, profile)')
+            return
+        handler(req_id, req)
+
+    def _info(self, req_id: int, req: dict[str, Any]) -> None:
+        self._send(m.info_record(req_id, **self.backend.info(), max_image=self.limits.max_image,
+                                 chunk_max=self.limits.chunk_max, win_max=self.limits.window_max))
+
+    def _selftest(self, req_id: int, req: dict[str, Any]) -> None:
+        if self._require_model(req_id):
+            ok, us = self.backend.selftest()
+            self._send(m.selftest_record(req_id, ok, us))
+
+    def _dump(self, req_id: int, req: dict[str, Any]) -> None:
+        if not self._require_model(req_id):
+            return
+        tensors = self.backend.tensors() if self._have_image else []
+        if not tensors:
+            self._error(req_id, m.E_NO_IMAGE,
+                        "no tensors of a detect to dump (run detect first; selftest and profile overwrite them)")
+            return
+        for t in tensors:
+            self._send(m.tensor_record(req_id, t.name, t.dtype, t.shape, t.exponent, t.data))
+            for part in m.part_records(req_id, t.name, t.data):
+                self._send(part)
+        self._send(m.dump_record(req_id, [t.name for t in tensors]))
+
+    def _bench(self, req_id: int, req: dict[str, Any]) -> None:
+        warmup, runs = req.get("warmup", 1), req.get("runs", 10)
+        if not (_is_int(warmup) and 0 <= warmup <= 1000 and _is_int(runs) and 1 <= runs <= 10000):
+            self._error(req_id, m.E_BAD_REQUEST, "bench needs warmup in 0..1000 and runs in 1..10000")
+            return
+        if not self._require_model(req_id):
+            return
+        if not self._have_image:
+            self._error(req_id, m.E_NO_IMAGE, "bench runs on the last detected image: run detect first")
+            return
+        for _ in range(warmup):
+            self.backend.rerun()
+        for i in range(runs):
+            us = self.backend.rerun()
+            self._send(m.run_record(req_id, i, us.pre, us.model, us.post))
+        self._send(m.bench_record(req_id, warmup, runs))
+
+    def _profile(self, req_id: int, req: dict[str, Any]) -> None:
+        if self._require_model(req_id):
+            layers, total = self.backend.profile()
+            for i, layer in enumerate(layers):
+                self._send(m.layer_record(req_id, i, layer.name, layer.type, layer.us))
+            self._send(m.profile_record(req_id, len(layers), total))
+
+    def _detect(self, req_id: int, req: dict[str, Any]) -> None:
+        if not self._require_model(req_id):
+            return
+        w, h, size, crc = req.get("w"), req.get("h"), req.get("size"), req.get("crc")
+        chunk, win, top_k = req.get("chunk", 4096), req.get("win", 16), req.get("topk", 10)
+        score, nms = req.get("score", 0.25), req.get("nms", 0.7)
+        ok = (_is_int(w) and 1 <= w <= 65535 and _is_int(h) and 1 <= h <= 65535 and req.get("fmt") == "rgb888"
+              and _is_int(size) and size == w * h * 3 and _is_int(crc) and 0 <= crc <= 0xFFFFFFFF
+              and _is_int(chunk) and 1 <= chunk <= 1 << 30 and _is_int(win) and 1 <= win <= 1 << 30
+              and _is_int(top_k) and 1 <= top_k <= 1000 and _is_number(score) and 0.0 < score <= 1.0
+              and _is_number(nms) and 0.0 < nms <= 1.0 and float32(score) < 1.0)
+        if not ok:
+            self._error(req_id, m.E_BAD_REQUEST,
+                        'detect needs w,h in 1..65535, fmt "rgb888", size = w*h*3, crc (u32); optional chunk, '
+                        "win, topk in 1..1000, score in (0,1), nms in (0,1]")
+            return
+        if size > self.limits.max_image:
+            self._error(req_id, m.E_TOO_LARGE, f"image of {size} bytes exceeds the firmware maximum "
+                                               f"{self.limits.max_image} (CONFIG_HIL_MAX_IMAGE_BYTES)")
+            return
+        self._drop_image()
+        self._image = self.backend.alloc_image(size)
+        if self._image is None:
+            self._error(req_id, m.E_NO_MEMORY, f"cannot allocate {size} bytes for the image")
+            return
+        chunk = min(chunk, self.limits.chunk_max)
+        window = max(1, min(win, self.limits.window_max, self.limits.rx_buffer // (chunk + CHUNK_OVERHEAD)))
+        self._pending = DetectParams(req_id, w, h, size, crc, chunk, window, float32(score), float32(nms), top_k)
+        self._next_upload_id = 1 if self._next_upload_id == 255 else self._next_upload_id + 1
+        self._rx = UploadReceiver(self._next_upload_id, size, chunk, self._image)
+        self._decoder.max_payload = chunk
+        self._last_activity_us = self.backend.now_us()
+        self._send(m.ready_record(req_id, self._next_upload_id, chunk, window, self._rx.n))
+
+    def _finish_upload(self) -> None:
+        assert self._pending is not None and self._image is not None
+        self._rx = None
+        self._decoder.max_payload = self.limits.chunk_max
+        params = self._pending
+        if crc32(bytes(self._image)) != params.crc:
+            self._drop_image()
+            self._error(params.id, m.E_IMAGE_CRC, "all chunks arrived but the image CRC differs: send detect again")
+            return
+        boxes, us = self.backend.detect(bytes(self._image), params)
+        self._have_image = True
+        self._send(m.detect_record(params.id, params.width, params.height, boxes, us.pre, us.model, us.post))

@@ -1,0 +1,166 @@
+"""The device end of the protocol: Python DeviceService rules, and parity with the firmware's C++ Service."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from host.protocol import messages as m
+from host.protocol.device import DeviceBackend, DeviceService, LayerUs, Limits, StageUs, TensorView
+from host.protocol.stream import Record, RecordDecoder
+from host.protocol.wire import Chunk, crc32, encode_chunk
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# The same limits the C++ test binary's "serve" mode uses.
+LIMITS = Limits(max_image=30000, chunk_max=1000, window_max=8, rx_buffer=4000, upload_timeout_ms=500)
+
+
+class FakeBackend(DeviceBackend):
+    """Twin of firmware/components/hil_protocol/test/fake_backend.hpp: fixed answers, manual clock."""
+
+    def __init__(self) -> None:
+        self.clock_us = 0
+        self.sent: list[bytes] = []
+        self.model_code: str | None = None
+        self.current = False
+        self.image: bytes | None = None
+
+    def now_us(self) -> int:
+        return self.clock_us
+
+    def send(self, line: bytes) -> None:
+        self.sent.append(line)
+
+    def info(self) -> dict:
+        return dict(chip="fake", rev=0, cores=0, idf="", espdl="", app_version="", app_sha256="",
+                    model_state="missing" if self.model_code else "ok", model_name="", model_sha256="",
+                    pack_sha256="", inputs=[], outputs=[], heap={k: 0 for k in m.HEAP_FIELDS}, console="test",
+                    selftest="not_run")
+
+    def model_error(self):
+        return (self.model_code, "fake model problem") if self.model_code else None
+
+    def detect(self, image, params):
+        self.image = image
+        self.current = True
+        return [m.Box(1, 0.5, 0, 0, params.width - 1, params.height - 1)], StageUs(10, 20, 30)
+
+    def rerun(self):
+        assert self.image is not None, "the service must never rerun without an image"
+        return StageUs(11, 21, 31)
+
+    def forget_image(self):
+        self.image = None
+        self.current = False
+
+    def selftest(self):
+        self.current = False
+        return True, 99
+
+    def profile(self):
+        self.current = False
+        return [LayerUs("/conv0", "Conv", 3), LayerUs("/act0", "Swish", 4)], 7
+
+    def tensors(self):
+        if not self.current:
+            return []
+        return [TensorView("images", "int8", [1, 4, 4, 3], -7, bytes([7]) * 48),
+                TensorView("score0", "int8", [1, 10, 10, 50], -2, bytes([3]) * 5000)]
+
+
+def serve(data: bytes) -> list[bytes]:
+    """Python side of the C++ "serve" mode: 64-byte slices, 1 ms per slice, poll after each."""
+    backend = FakeBackend()
+    service = DeviceService(backend, LIMITS)
+    for pos in range(0, len(data), 64):
+        service.feed(data[pos:pos + 64])
+        backend.clock_us += 1000
+        service.poll()
+    return backend.sent
+
+
+def bodies(lines: list[bytes]) -> list[dict]:
+    events = RecordDecoder().feed(b"".join(lines))
+    assert all(isinstance(e, Record) for e in events)
+    return [e.body for e in events]
+
+
+def req(kind: str, req_id: int, **fields) -> bytes:
+    return m.encode_request(m.request(kind, req_id, **fields))
+
+
+IMAGE = bytes((i * 31) & 0xFF for i in range(20 * 30 * 3))
+
+
+def session_bytes(rng: random.Random) -> bytes:
+    """A session with every request kind, bad input, a lossy upload and a stalled one."""
+    out = [b"\x00garbage", req(m.INFO, 1), req("reboot", 2), b"@HIL {\"t\":\"info\"} 00000000\n",
+           req(m.BENCH, 3), req(m.DETECT, 4, w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=crc32(IMAGE),
+                                chunk=500, win=64)]
+    frames = [encode_chunk(Chunk(1, s, IMAGE[s * 500:(s + 1) * 500])) for s in range(4)]
+    order = [0, 2, 1, 1, 3]
+    for s in order:
+        frame = bytearray(frames[s])
+        if rng.random() < 0.2:
+            frame[rng.randrange(len(frame))] ^= 0x10
+        out.append(bytes(frame))
+    out += [req(m.DETECT, 5, w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=crc32(IMAGE), chunk=500)]
+    out += [encode_chunk(Chunk(2, s, IMAGE[s * 500:(s + 1) * 500])) for s in range(4)]
+    out += [req(m.BENCH, 6, warmup=2, runs=3), req(m.DUMP, 7), req(m.PROFILE, 8), req(m.DUMP, 9),
+            req(m.SELFTEST, 10), req(m.DETECT, 11, w=200, h=100, fmt="rgb888", size=60000, crc=1),
+            req(m.DETECT, 12, w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=5), b"\xa5" * 40000]
+    return b"".join(out)
+
+
+def test_python_service_answers_every_request_and_error():
+    sent = bodies(serve(session_bytes(random.Random(0))))
+    kinds = [(b["t"], b.get("code")) for b in sent]
+    assert kinds[:4] == [("info", None), ("error", "unknown_request"), ("error", "bad_crc"), ("error", "no_image")]
+    assert ("ready", None) in kinds and ("detect", None) in kinds
+    assert [b["t"] for b in sent if b.get("id") == 6] == ["run", "run", "run", "bench"]
+    assert [b["t"] for b in sent if b.get("id") == 7] == ["tensor", "part", "tensor", "part", "part", "dump"]
+    assert [b["t"] for b in sent if b.get("id") == 8] == ["layer", "layer", "profile"]
+    assert [b.get("code") for b in sent if b.get("id") == 9] == ["no_image"]  # profile overwrote the tensors
+    assert any(b.get("code") == "too_large" and b["id"] == 11 for b in sent)
+    assert sent[-1] == {"t": "error", "id": 12, "code": "upload_timeout",
+                        "msg": "no valid chunk within the upload timeout; send detect again"}
+    detect = next(b for b in sent if b["t"] == "detect" and b["id"] == 5)
+    assert m.parse_detect(detect).boxes == (m.Box(1, 0.5, 0, 0, 19, 29),)
+
+
+def test_model_problem_is_reported_before_any_upload():
+    backend = FakeBackend()
+    backend.model_code = m.E_MODEL_SHA256
+    service = DeviceService(backend, LIMITS)
+    service.feed(req(m.DETECT, 1, w=2, h=2, fmt="rgb888", size=12, crc=0) + req(m.INFO, 2))
+    sent = bodies(backend.sent)
+    assert sent[0]["code"] == m.E_MODEL_SHA256 and not service.uploading
+    assert sent[1]["t"] == "info" and sent[1]["model"] == "missing"
+
+
+def test_cpp_service_and_python_service_give_the_same_answers(cpp_test, tmp_path):
+    """Parity on 12 sessions (random corruption) and the golden device stream: same records, same order.
+
+    Error messages ("msg") may be worded differently; everything else must be identical.
+    """
+    sessions = [session_bytes(random.Random(seed)) for seed in range(12)]
+    sessions.append((ROOT / "fixtures" / "protocol" / "stream_device.bin").read_bytes())
+    paths = []
+    for k, data in enumerate(sessions):
+        path = tmp_path / f"session{k}.bin"
+        path.write_bytes(data)
+        paths.append(path)
+    result = subprocess.run([str(cpp_test), "serve", *map(str, paths)], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    blocks = result.stdout.split(b"=== ")[1:]
+    assert len(blocks) == len(sessions)
+    for data, block in zip(sessions, blocks):
+        cpp = bodies([block.split(b"\n", 1)[1]])
+        py = bodies(serve(data))
+        strip = lambda bs: [{k: v for k, v in b.items() if k != "msg"} for b in bs]  # noqa: E731
+        assert strip(cpp) == strip(py)
+        assert len(py) > 3
