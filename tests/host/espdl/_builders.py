@@ -164,18 +164,29 @@ BUILDERS = {
 }
 
 
+def silence_esp_ppq() -> None:
+    """Quiet esp-ppq's loggers (about 250 INFO lines per export).
+
+    Its loggers keep the sys.stdout of the moment they were created; under pytest that must be the
+    session's stream, not a test's capsys stream that closes afterwards - so import esp_ppq early
+    (conftest does) and never create loggers here.
+    """
+    import esp_ppq  # noqa: F401  (creates its loggers)
+    from esp_ppq.log import logger as ppq_logger
+
+    for lg in ppq_logger.initialized_loggers.values():
+        lg.set_level("error")
+    logging.getLogger("esp_ppq").setLevel(logging.WARNING)
+
+
 def quantize(model: onnx.ModelProto, shapes, out_dir: Path, name: str, target: str, bits: int = 8,
              seed: int = 0, int16_ops: tuple[str, ...] = ()) -> Path:
     """Quantize with esp-ppq's espdl_quantize_onnx, exporting test values for a seeded input."""
     import torch
     from esp_ppq.api import espdl_quantize_onnx, get_target_platform
     from esp_ppq.api.setting import QuantizationSettingFactory
-    from esp_ppq.log import NaiveLogger
 
-    for logger_name in ("ESPDL", "PPQ", "esp_ppq"):
-        with contextlib.suppress(Exception):
-            NaiveLogger.get_logger(logger_name).set_level("warning")
-    logging.getLogger("esp_ppq").setLevel(logging.WARNING)
+    silence_esp_ppq()
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
     onnx.save(model, onnx_path)
