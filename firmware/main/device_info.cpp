@@ -29,6 +29,9 @@ std::string reset_reason()
     case ESP_RST_SDIO: return "sdio";
     case ESP_RST_USB: return "usb";
     case ESP_RST_JTAG: return "jtag";
+    case ESP_RST_EFUSE: return "efuse";
+    case ESP_RST_PWR_GLITCH: return "power_glitch";
+    case ESP_RST_CPU_LOCKUP: return "cpu_lockup";
     default: return "unknown";
     }
 }
