@@ -11,7 +11,8 @@ import pytest
 from host.protocol import messages as m
 from host.protocol.device import DeviceBackend, DeviceService, LayerUs, Limits, StageUs, TensorView
 from host.protocol.stream import Record, RecordDecoder
-from host.protocol.wire import Chunk, crc32, encode_chunk
+from host.protocol.client import Client, DeviceError, DeviceRebooted
+from host.protocol.wire import Chunk, crc32, encode_chunk, encode_line
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -164,3 +165,54 @@ def test_cpp_service_and_python_service_give_the_same_answers(cpp_test, tmp_path
         strip = lambda bs: [{k: v for k, v in b.items() if k != "msg"} for b in bs]  # noqa: E731
         assert strip(cpp) == strip(py)
         assert len(py) > 3
+
+
+class Loop:
+    """An in-memory link: host writes go straight into the device service; device output is read back."""
+
+    def __init__(self, corrupt_every: int = 0) -> None:
+        self.backend = FakeBackend()
+        self.service = DeviceService(self.backend, LIMITS)
+        self.writes = 0
+        self.corrupt_every = corrupt_every
+        self.now = 0.0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.corrupt_every and self.writes % self.corrupt_every == 0 and data[:2] == b"\xa5\xc3":
+            data = data[:20] + bytes([data[20] ^ 0xFF]) + data[21:]
+        self.service.feed(data)
+
+    def read(self, timeout: float) -> bytes:
+        self.now += timeout
+        self.backend.clock_us = int(self.now * 1e6)
+        self.service.poll()
+        out = b"".join(self.backend.sent)
+        self.backend.sent.clear()
+        return b"I (5) noise: log line\n" + out if out else out
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_client_runs_every_request_against_the_python_device():
+    link = Loop(corrupt_every=3)
+    client = Client(link.write, link.read, clock=link.clock)
+    assert client.info()["chip"] == "fake"
+    result = client.detect(IMAGE, 20, 30, chunk=500)
+    assert result.boxes == (m.Box(1, 0.5, 0, 0, 19, 29),) and result.stage_us == {"pre": 10, "model": 20, "post": 30}
+    tensors = client.dump()
+    assert list(tensors) == ["images", "score0"] and bytes(tensors["score0"].data) == bytes([3]) * 5000
+    bench = client.request(m.BENCH, 5.0, warmup=1, runs=4)
+    assert [r["model"] for r in bench.progress] == [21] * 4
+    with pytest.raises(DeviceError) as err:
+        client.request("reboot", 5.0)
+    assert err.value.code == m.E_UNKNOWN
+    assert b"noise: log line" in client.log
+
+
+def test_client_reports_a_reboot_during_a_request():
+    boot = encode_line(m.boot_record("panic", "a" * 64, "ok", "b" * 64))
+    client = Client(lambda data: None, lambda timeout: boot)
+    with pytest.raises(DeviceRebooted, match="panic"):
+        client.request(m.SELFTEST, 5.0)
