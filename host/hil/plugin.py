@@ -185,6 +185,13 @@ def hil(request: pytest.FixtureRequest):
     session = HilSession(config, target, choice)
     session.model = quantize_model(config.getoption("model"), target=target, imgsz=config.getoption("imgsz"),
                                    preset=config.getoption("preset"), calib_dir=config.getoption("calib"))
+    from host.espdl.check import check_file, errors
+
+    findings = check_file(session.model.espdl_path, target, session.model.espdl_version)
+    if errors(findings):
+        raise HarnessError("the model would not run right on the firmware's esp-dl "
+                           f"{session.model.espdl_version}; nothing was flashed:\n"
+                           + "\n".join(str(f) for f in errors(findings)))
     report_dir = Path(config.getoption("report_dir"))
     report_dir.mkdir(parents=True, exist_ok=True)
     session.pack_path = report_dir / "model_partition.bin"
@@ -208,6 +215,7 @@ def hil(request: pytest.FixtureRequest):
         "sdkconfig_sha256": info.raw.get("sdkconfig_sha256", "n/a (simulated DUT)" if choice.kind == "sim" else None),
         "tolerance": session.tolerance().describe(),
         "firmware_config": "sim" if choice.kind == "sim" else info.raw.get("config", "unknown"),
+        "espdl_check_warnings": [str(f) for f in findings],
     }
     session.results = ResultsWriter(report_dir, session.provenance)
     _SESSION = session

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from host import compat
+from host.errors import HarnessError
 from host.protocol import Chunk, Record, RequestDecoder, UploadReceiver
 from host.protocol import messages as m
 from host.protocol.stream import BadFrame
@@ -56,6 +57,11 @@ class SimDevice:
         payload_len = int.from_bytes(blob[8:12], "little")
         self.espdl_bytes = blob[: 16 + payload_len]  # the .espdl file as quantized, without pack padding
         self.pack_sha256 = package.sha256.hex()
+        from host.espdl.check import check_bytes, errors
+
+        problems = errors(check_bytes(self.espdl_bytes, target, compat.FIRMWARE_ESPDL_VERSION, partition_size=None))
+        if problems:  # what a board would compute wrongly, the sim refuses to run
+            raise HarnessError("model refused by `espdl check`: " + "; ".join(str(f) for f in problems))
         self.model = load_bytes(self.espdl_bytes)
         self.model_sha256 = hashlib.sha256(self.espdl_bytes).hexdigest()
         self.emulator = Emulator(self.model, target=target, espdl_version=compat.FIRMWARE_ESPDL_VERSION)

@@ -126,3 +126,14 @@ def test_broken_invariants_are_named(exports) -> None:
         assert code in {f.code for f in errors(_mutated(exports["pinned"], mutate))}, code
     warnings = _mutated(exports["pinned"], no_tests)
     assert [f.code for f in warnings if f.level == "warning"] == ["no_test_values"]
+
+
+def test_sim_dut_refuses_a_skewed_model_before_loading_it(exports, tmp_path: Path) -> None:
+    from host.dut.backends import open_sim
+    from host.errors import HarnessError
+    from host.espdl import write_pdl3
+
+    pack = tmp_path / "pack.bin"
+    pack.write_bytes(write_pdl3({"model": exports["skewed"].read_bytes()}))
+    with pytest.raises(HarnessError, match="ignored_layout"):
+        open_sim(pack, "esp32p4")
