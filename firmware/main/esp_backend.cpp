@@ -45,6 +45,11 @@ const char *EspBackend::model_error(std::string *message)
     return "model_load";  // load_failed or unsupported
 }
 
+bool EspBackend::accepts_image(int width, int height, std::string *why)
+{
+    return model_.accepts(width, height, why);
+}
+
 uint8_t *EspBackend::alloc_image(size_t bytes)
 {
     // PSRAM first (a 640x640 image is 1.2 MB); 16-byte aligned for esp-dl's SIMD loads.

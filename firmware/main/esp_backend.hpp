@@ -15,6 +15,7 @@ public:
     void send(const std::string &line) override;
     void info(hil::InfoFields *fields) override;
     const char *model_error(std::string *message) override;
+    bool accepts_image(int width, int height, std::string *why) override;
     uint8_t *alloc_image(size_t bytes) override;
     void free_image(uint8_t *image) override;
     void detect(const uint8_t *image, const hil::DetectParams &params, std::vector<hil::BoxOut> *boxes,

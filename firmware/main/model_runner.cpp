@@ -139,6 +139,19 @@ std::vector<hil::TensorInfo> ModelRunner::outputs()
     return out;
 }
 
+bool ModelRunner::accepts(int width, int height, std::string *why)
+{
+    const std::vector<int> shape = model_->get_input()->get_shape();  // NHWC
+    const float sx = static_cast<float>(shape[2]) / static_cast<float>(width);
+    const float sy = static_cast<float>(shape[1]) / static_cast<float>(height);
+    const float s = sx < sy ? sx : sy;  // the letterbox scale, as ImagePreprocessor computes it
+    if (static_cast<int>(s * static_cast<float>(width)) < 1 || static_cast<int>(s * static_cast<float>(height)) < 1) {
+        *why = "the letterboxed image would be empty (aspect ratio too extreme for the model input)";
+        return false;
+    }
+    return true;
+}
+
 void ModelRunner::run_stages(StageTimes *times)
 {
     dl::image::img_t img;

@@ -48,6 +48,9 @@ public:
     std::vector<hil::TensorInfo> inputs();
     std::vector<hil::TensorInfo> outputs();
 
+    // False (with the reason) when letterboxing a w x h image would leave an empty content area:
+    // esp-dl's preprocess aborts on such input instead of returning an error.
+    bool accepts(int width, int height, std::string *why);
     // Letterbox-preprocess the RGB888 image, run the model, postprocess with these thresholds.
     // `image` must stay valid until the next detect (bench reuses it).
     void detect(const uint8_t *image, int width, int height, float score_thr, float nms_thr, int top_k,

@@ -82,6 +82,10 @@ class DeviceBackend(abc.ABC):
     def model_error(self) -> tuple[str, str] | None:
         """None when the model is usable, else (error code, message)."""
 
+    def accepts_image(self, width: int, height: int) -> str | None:
+        """None when the model can take a width x height image, else why not (its letterbox would be empty)."""
+        return None
+
     def alloc_image(self, size: int) -> bytearray | None:
         return bytearray(size)
 
@@ -280,6 +284,10 @@ class DeviceService:
         if size > self.limits.max_image:
             self._error(req_id, m.E_TOO_LARGE, f"image of {size} bytes exceeds the firmware maximum "
                                                f"{self.limits.max_image} (CONFIG_HIL_MAX_IMAGE_BYTES)")
+            return
+        why = self.backend.accepts_image(w, h)
+        if why is not None:
+            self._error(req_id, m.E_BAD_REQUEST, f"the model cannot take a {w}x{h} image: {why}")
             return
         self._drop_image()
         self._image = self.backend.alloc_image(size)

@@ -42,6 +42,9 @@ class FakeBackend(DeviceBackend):
                     pack_sha256="", inputs=[], outputs=[], heap={k: 0 for k in m.HEAP_FIELDS}, console="test",
                     selftest="not_run")
 
+    def accepts_image(self, width, height):
+        return None if width <= 100 * height and height <= 100 * width else "fake: at most 100:1 aspect"
+
     def model_error(self):
         return (self.model_code, "fake model problem") if self.model_code else None
 
@@ -113,6 +116,7 @@ def session_bytes(rng: random.Random) -> bytes:
     out += [encode_chunk(Chunk(2, s, IMAGE[s * 500:(s + 1) * 500])) for s in range(4)]
     out += [req(m.BENCH, 6, warmup=2, runs=3), req(m.DUMP, 7), req(m.PROFILE, 8), req(m.DUMP, 9),
             req(m.SELFTEST, 10), req(m.DETECT, 11, w=200, h=100, fmt="rgb888", size=60000, crc=1),
+            req(m.DETECT, 13, w=1000, h=3, fmt="rgb888", size=9000, crc=5),
             req(m.DETECT, 12, w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=5), b"\xa5" * 40000]
     return b"".join(out)
 
@@ -127,6 +131,7 @@ def test_python_service_answers_every_request_and_error():
     assert [b["t"] for b in sent if b.get("id") == 8] == ["layer", "layer", "profile"]
     assert [b.get("code") for b in sent if b.get("id") == 9] == ["no_image"]  # profile overwrote the tensors
     assert any(b.get("code") == "too_large" and b["id"] == 11 for b in sent)
+    assert [b.get("code") for b in sent if b.get("id") == 13] == ["bad_request"]  # letterbox would be empty
     assert sent[-1] == {"t": "error", "id": 12, "code": "upload_timeout",
                         "msg": "no valid chunk within the upload timeout; send detect again"}
     detect = next(b for b in sent if b["t"] == "detect" and b["id"] == 5)

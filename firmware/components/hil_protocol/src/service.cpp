@@ -246,6 +246,12 @@ void Service::start_detect(int64_t id, const JsonObject &req)
                                         std::to_string(limits_.max_image) + " (CONFIG_HIL_MAX_IMAGE_BYTES)");
         return;
     }
+    std::string why;
+    if (!backend_.accepts_image(static_cast<int>(w), static_cast<int>(h), &why)) {
+        send_error(id, "bad_request", "the model cannot take a " + std::to_string(w) + "x" + std::to_string(h) +
+                                          " image: " + why);
+        return;
+    }
     drop_image();  // the previous image is replaced even if this upload fails
     image_ = backend_.alloc_image(static_cast<size_t>(size));
     if (image_ == nullptr) {

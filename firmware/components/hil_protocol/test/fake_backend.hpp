@@ -31,6 +31,11 @@ struct FakeBackend : hil::Backend {
         *message = "fake model problem";
         return model_code;
     }
+    bool accepts_image(int width, int height, std::string *why) override
+    {
+        *why = "fake: at most 100:1 aspect";
+        return width <= 100 * height && height <= 100 * width;
+    }
     uint8_t *alloc_image(size_t bytes) override
     {
         if (bytes > alloc_limit || allocated != 0) {

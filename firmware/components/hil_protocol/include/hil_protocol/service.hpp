@@ -59,6 +59,12 @@ public:
     virtual void info(InfoFields *fields) = 0;
     // nullptr when the model is usable, else the error code (model_missing, model_sha256, model_load).
     virtual const char *model_error(std::string *message) = 0;
+    // Whether the model can take a w x h image (e.g. its letterboxed content is not empty); why not.
+    virtual bool accepts_image(int width, int height, std::string *why)
+    {
+        (void)width, (void)height, (void)why;
+        return true;
+    }
     virtual uint8_t *alloc_image(size_t bytes) = 0;  // nullptr when out of memory
     virtual void free_image(uint8_t *image) = 0;
     // Detect on `image` (kept by the backend until forget_image() for rerun()).
