@@ -363,16 +363,25 @@ def maxpool(em: Emulator, node: Node, xs: list) -> list:
 
 
 def _avg(em: Emulator, node: Node, sums: np.ndarray, area: int) -> np.ndarray:
-    """esp-dl's reference kernel: the int32 window sum times a float32 scale, rounded (tool::round)."""
-    scale = np.float32(2.0 ** em.exponent(node.inputs[0])) * np.float32(1.0 / area) * np.float32(
-        2.0 ** -em.exponent(node.outputs[0]))
-    return saturate(round_float(sums.astype(np.float32) * np.float32(scale), em.even), em.out_dtype(node))
+    """Window sum times 2^e_in / area / 2^e_out, rounded as the chip rounds.
+
+    esp-dl's C kernel multiplies by a float scale; its P4/S3 SIMD kernels multiply by an integer
+    reciprocal round(2^p / area) and shift. The two agree exactly when the area is a power of two
+    (the reciprocal is exact); for other areas which kernel runs depends on alignment and the SIMD
+    rounding of the reciprocal is not emulated, so they are refused.
+    """
+    if area & (area - 1):
+        raise _unsupported(node, f"a pooling area of {area} cells (only powers of two are emulated exactly)")
+    shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) + (area.bit_length() - 1)
+    return saturate(shift_round(sums, shift, em.even), em.out_dtype(node))
 
 
 @op("AveragePool")
 def avgpool(em: Emulator, node: Node, xs: list) -> list:
     x = xs[0]
     (kh, kw), pads, (sh, sw) = _pool_params(node, x)
+    if any(pads) and int(node.attributes.get("count_include_pad", 0)) == 0:
+        raise _unsupported(node, "padding without count_include_pad (a per-window divisor)")
     win, oh, ow = _conv_windows(_pad_nhwc(x.astype(np.int64), pads), kh, kw, sh, sw, 1, 1)
     return [_avg(em, node, win.sum(axis=(3, 4)), kh * kw)]
 

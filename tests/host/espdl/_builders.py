@@ -158,9 +158,29 @@ def shape_model(seed: int = 5):
     return _model(nodes, [("x", [1, 3, 6, 6])], ["y"], inits, "shape"), [(1, 3, 6, 6)]
 
 
+def misc_model(seed: int = 6):
+    """Pad, Relu and LeakyRelu (LUT), AveragePool 2x2, GlobalAveragePool over 4x4, Flatten and Gemm."""
+    rng = np.random.default_rng(seed)
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["xp"], mode="constant", name="pad"),
+        helper.make_node("Conv", ["xp", "w1", "b1"], ["c1"], kernel_shape=[3, 3], name="conv1"),
+        helper.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.1, name="leaky"),
+        helper.make_node("AveragePool", ["l1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="avgpool"),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], kernel_shape=[1, 1], name="conv2"),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], axis=1, name="flatten"),
+        helper.make_node("Gemm", ["f", "wg", "bg"], ["y"], transB=1, name="gemm"),
+    ]
+    inits = [_i64("pads", [0, 0, 1, 1, 0, 0, 1, 1]), _w(rng, "w1", (16, 3, 3, 3), 0.6), _w(rng, "b1", (16,), 0.2),
+             _w(rng, "w2", (24, 16, 1, 1), 0.4), _w(rng, "b2", (24,), 0.2),
+             _w(rng, "wg", (10, 24), 0.5), _w(rng, "bg", (10,), 0.1)]
+    return _model(nodes, [("x", [1, 3, 8, 8])], ["y"], inits, "misc"), [(1, 3, 8, 8)]
+
+
 BUILDERS = {
     "conv": conv_model, "lut": lut_model, "eltwise": eltwise_model, "pool": pool_resize_model,
-    "attention": attention_model, "shape": shape_model,
+    "attention": attention_model, "shape": shape_model, "misc": misc_model,
 }
 
 

@@ -16,7 +16,7 @@ from host.errors import HarnessError
 from host.espdl import Emulator, first_divergence, load, selftest
 from host.espdl.ops import UnsupportedOp
 
-FAMILIES = ["conv", "lut", "eltwise", "pool", "attention", "shape"]
+FAMILIES = ["conv", "lut", "eltwise", "pool", "attention", "shape", "misc"]
 TARGETS = ["esp32p4", "esp32s3"]
 
 

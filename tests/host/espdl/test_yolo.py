@@ -92,3 +92,21 @@ def test_p4_mixed_preset_within_esp_dl_tolerance(yolo_inputs):
     assert "S16" in {n.attributes.get("quant_type") for n in model.nodes}
     result = selftest(model, "esp32p4", espdl_version="3.3.9", int16_tolerance=1)
     assert result.ok, [(o.name, o.mismatches, o.max_abs_diff) for o in result.outputs]
+
+
+def test_espdl_run_gives_the_reference_detections(yolo_inputs, yolo_p4, capsys):
+    """End to end: `espdl run` (preprocess, emulator, postprocess) reports the same boxes as the PPQ-based
+    reference, because both engines produce identical int8 outputs."""
+    import json
+
+    from host.cli import main
+    from host.reference.reference import reference
+
+    image = sorted(yolo_inputs[1].iterdir())[3]
+    capsys.readouterr()
+    assert main(["espdl", "run", str(yolo_p4.espdl_path), "--image", str(image), "--score-thr", "0.05",
+                 "--json"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    ref = reference(image, yolo_p4, "esp32p4", score_thr=0.05)
+    assert ours["boxes"] == [b.to_dict() for b in ref.boxes]
+    assert ours["candidates"] == len(ref.post.candidates) > 0
