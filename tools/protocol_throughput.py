@@ -18,7 +18,7 @@ counted. The link model:
 
 Efficiency = image bytes / (raw rate x time from the first request byte to the last ack).
 
-Usage: python tools/protocol_throughput.py [--size 1228800] [--chunk 4096] [--window 16]
+Usage: python tools/protocol_throughput.py [--size 1228800] [--chunk 4096] [--window 16] [--codec-speed]
 """
 
 from __future__ import annotations
@@ -145,11 +145,37 @@ def simulate(link: Link, size: int = 640 * 640 * 3, chunk: int = 4096, window: i
     return Result(link, size, chunk, window, done_at, host_bytes, sender.retransmits)
 
 
+def codec_speed(size: int = 640 * 640 * 3) -> tuple[float, float]:
+    """MB/s of the Python codec itself: device-side decode+place of an upload, host-side record decode.
+
+    The simulated DUT and the host must both outrun the link (1 MB/s) by a wide margin.
+    """
+    import time
+
+    image = bytes(range(256)) * (size // 256 + 1)
+    image = image[:size]
+    stream = b"".join(UploadSender(image, 1, 4096, 1 << 30).poll(0.0))
+    start = time.perf_counter()
+    decoder, receiver = RequestDecoder(max_payload=4096), UploadReceiver(1, size, 4096)
+    for pos in range(0, len(stream), 65536):
+        for ev in decoder.feed(stream[pos:pos + 65536]):
+            receiver.on_chunk(ev)
+    device = len(stream) / (time.perf_counter() - start) / 1e6
+    assert receiver.complete and bytes(receiver.buffer) == image
+    lines = b"".join(encode_line(m.part_records(4, "x", image[i:i + 3072])[0]) for i in range(0, 3072 * 400, 3072))
+    start = time.perf_counter()
+    records = RecordDecoder().feed(lines)
+    host = len(lines) / (time.perf_counter() - start) / 1e6
+    assert len(records) == 400
+    return device, host
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=640 * 640 * 3, help="image bytes (640x640 RGB888)")
     parser.add_argument("--chunk", type=int, default=4096)
     parser.add_argument("--window", type=int, default=16)
+    parser.add_argument("--codec-speed", action="store_true", help="also time the Python codec (MB/s)")
     args = parser.parse_args(argv)
     print(f"upload of {args.size} image bytes, chunk {args.chunk} B (+{CHUNK_OVERHEAD} B framing), "
           f"window {args.window}")
@@ -170,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'UART 2 Mbaud, 1% of chunks corrupted':38s} {UART_2M.latency * 1000:9.0f}ms {lossy.seconds:8.3f} "
           f"{args.size / UART_2M.rate:8.3f} {lossy.framing_efficiency:8.2%} {lossy.efficiency:10.2%}"
           f"  ({lossy.retransmits} retransmits)")
+    if args.codec_speed:
+        device, host = codec_speed(args.size)
+        print(f"Python codec: device-side upload decode {device:.1f} MB/s, host-side record decode {host:.1f} MB/s")
     return 0 if all(r.efficiency >= 0.9 for r in rows) else 1
 
 
