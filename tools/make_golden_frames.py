@@ -63,7 +63,7 @@ def goldens() -> list[tuple[str, str, Any]]:
             m.Box(0, 0.893309832, 12, 40, 300, 470),
             m.Box(5, 0.320821315, 0, 0, 639, 479),
             m.Box(79, 1.0, 1, 2, 3, 4),
-            m.Box(2, 1.0e-5, 100, 101, 102, 103)], 15873, 2535301, 14210)),
+            m.Box(2, 1.0e-5, 100, 101, 102, 103)], 15873, 2535301, 14210, 4712345)),
         ("rec_tensor", "record", m.tensor_record(4, "score0", "int8", [1, 2, 4, 5], -2, dump_data)),
         ("rec_part", "record", m.part_records(4, "score0", dump_data)[0]),
         ("rec_dump", "record", m.dump_record(4, ["images", "box0", "score0"])),

@@ -132,6 +132,7 @@ class DeviceService:
         self._have_image = False
         self._next_upload_id = 0
         self._last_activity_us = 0
+        self._ready_us = 0
 
     @property
     def uploading(self) -> bool:
@@ -300,11 +301,12 @@ class DeviceService:
         self._next_upload_id = 1 if self._next_upload_id == 255 else self._next_upload_id + 1
         self._rx = UploadReceiver(self._next_upload_id, size, chunk, self._image)
         self._decoder.max_payload = chunk
-        self._last_activity_us = self.backend.now_us()
+        self._last_activity_us = self._ready_us = self.backend.now_us()
         self._send(m.ready_record(req_id, self._next_upload_id, chunk, window, self._rx.n))
 
     def _finish_upload(self) -> None:
         assert self._pending is not None and self._image is not None
+        upload_us = self.backend.now_us() - self._ready_us
         self._rx = None
         self._decoder.max_payload = self.limits.chunk_max
         params = self._pending
@@ -314,4 +316,5 @@ class DeviceService:
             return
         boxes, us = self.backend.detect(bytes(self._image), params)
         self._have_image = True
-        self._send(m.detect_record(params.id, params.width, params.height, boxes, us.pre, us.model, us.post))
+        self._send(m.detect_record(params.id, params.width, params.height, boxes, us.pre, us.model, us.post,
+                                   upload_us))

@@ -144,9 +144,11 @@ class Box:
 
 
 def detect_record(req_id: int, width: int, height: int, boxes: Iterable[Box], pre_us: int,
-                  model_us: int, post_us: int) -> dict[str, Any]:
+                  model_us: int, post_us: int, upload_us: int = 0) -> dict[str, Any]:
+    """upload_us: from sending "ready" to the last chunk, on the device clock (measures the link)."""
     return {"t": DETECT, "id": req_id, "ok": True, "w": width, "h": height,
-            "boxes": [b.to_wire() for b in boxes], "us": {"pre": pre_us, "model": model_us, "post": post_us}}
+            "boxes": [b.to_wire() for b in boxes], "us": {"pre": pre_us, "model": model_us, "post": post_us},
+            "upload_us": upload_us}
 
 
 def tensor_record(req_id: int, name: str, dtype: str, shape: Sequence[int], exponent: int,
@@ -196,11 +198,12 @@ class DetectResult:
     height: int
     boxes: tuple[Box, ...]
     stage_us: dict[str, int]
+    upload_us: int = 0  # device time from "ready" to the last chunk (0 if the device does not say)
 
 
 def parse_detect(body: dict[str, Any]) -> DetectResult:
     return DetectResult(int(body["w"]), int(body["h"]), tuple(Box.from_wire(b) for b in body["boxes"]),
-                        {k: int(v) for k, v in body["us"].items()})
+                        {k: int(v) for k, v in body["us"].items()}, int(body.get("upload_us", 0)))
 
 
 @dataclass

@@ -128,7 +128,7 @@ std::string error_record(int64_t id, std::string_view code, std::string_view mes
 }
 
 std::string detect_record(int64_t id, int width, int height, const std::vector<BoxOut> &boxes, int64_t pre_us,
-                          int64_t model_us, int64_t post_us)
+                          int64_t model_us, int64_t post_us, int64_t upload_us)
 {
     JsonWriter w;
     w.begin_object().key("t").str("detect").key("id").num(id).key("ok").boolean(true);
@@ -137,7 +137,7 @@ std::string detect_record(int64_t id, int width, int height, const std::vector<B
         w.begin_array().num(b.category).flt(b.score).num(b.x1).num(b.y1).num(b.x2).num(b.y2).end_array();
     }
     w.end_array().key("us").begin_object().key("pre").num(pre_us).key("model").num(model_us);
-    w.key("post").num(post_us).end_object();
+    w.key("post").num(post_us).end_object().key("upload_us").num(upload_us);
     return encode_line(w.end_object().text());
 }
 

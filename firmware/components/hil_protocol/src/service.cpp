@@ -274,12 +274,13 @@ void Service::start_detect(int64_t id, const JsonObject &req)
     next_upload_id_ = static_cast<uint8_t>(next_upload_id_ == 255 ? 1 : next_upload_id_ + 1);
     rx_.begin(next_upload_id_, image_, p.size, p.chunk);
     decoder_.set_max_payload(p.chunk);
-    last_activity_us_ = backend_.now_us();
+    last_activity_us_ = ready_us_ = backend_.now_us();
     backend_.send(ready_record(id, next_upload_id_, p.chunk, p.window, rx_.chunks()));
 }
 
 void Service::finish_upload()
 {
+    const int64_t upload_us = backend_.now_us() - ready_us_;
     rx_.reset();
     decoder_.set_max_payload(limits_.chunk_max);
     const DetectParams p = pending_;
@@ -292,7 +293,7 @@ void Service::finish_upload()
     StageUs us;
     backend_.detect(image_, p, &boxes, &us);
     have_image_ = true;
-    backend_.send(detect_record(p.id, p.width, p.height, boxes, us.pre, us.model, us.post));
+    backend_.send(detect_record(p.id, p.width, p.height, boxes, us.pre, us.model, us.post, upload_us));
 }
 
 }  // namespace hil

@@ -100,7 +100,7 @@ static std::vector<std::pair<std::string, std::string>> golden_records()
                                  {5, 0.320821315f, 0, 0, 639, 479},
                                  {79, 1.0f, 1, 2, 3, 4},
                                  {2, 1.0e-5f, 100, 101, 102, 103}};
-    out.emplace_back("rec_detect", detect_record(3, 640, 480, boxes, 15873, 2535301, 14210));
+    out.emplace_back("rec_detect", detect_record(3, 640, 480, boxes, 15873, 2535301, 14210, 4712345));
     const std::vector<uint8_t> dump = pattern(40, 11, 250);
     TensorInfo t{"score0", "int8", {1, 2, 4, 5}, -2};
     out.emplace_back("rec_tensor", tensor_record(4, t, dump.data(), dump.size()));

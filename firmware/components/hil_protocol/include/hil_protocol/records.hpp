@@ -52,8 +52,9 @@ std::string ready_record(int64_t id, uint8_t upload_id, uint32_t chunk, uint32_t
 std::string ack_record(uint8_t upload_id, uint32_t next);
 std::string nak_record(uint8_t upload_id, uint32_t seq);
 std::string error_record(int64_t id, std::string_view code, std::string_view message);
+// upload_us: from sending "ready" to the last chunk, on the device clock (measures the link).
 std::string detect_record(int64_t id, int width, int height, const std::vector<BoxOut> &boxes, int64_t pre_us,
-                          int64_t model_us, int64_t post_us);
+                          int64_t model_us, int64_t post_us, int64_t upload_us);
 std::string tensor_record(int64_t id, const TensorInfo &t, const uint8_t *data, size_t size);
 // The part starting at byte `offset` of the tensor (at most kDumpPartBytes bytes).
 std::string part_record(int64_t id, std::string_view name, size_t offset, const uint8_t *data, size_t size);

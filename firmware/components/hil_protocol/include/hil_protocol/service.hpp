@@ -108,6 +108,7 @@ private:
     bool have_image_ = false;  // a detect completed on image_
     uint8_t next_upload_id_ = 0;
     int64_t last_activity_us_ = 0;
+    int64_t ready_us_ = 0;
     std::vector<std::string> replies_;
 };
 
