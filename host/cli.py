@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preprocess": ("host.reference.cli_preprocess", "ESP-DL-exact letterbox preprocess of one image"),
     "reference": ("host.reference.cli_reference", "host reference detection (PPQ simulation) for one image"),
     "espdl": ("host.espdl.cli", "inspect, run, check and pack .espdl files"),
+    "firmware": ("host.firmware.cli", "firmware partitions, build, flash plan and flash"),
     "latency": ("host.latency.cli", "latency baselines, the regression gate, side-by-side comparison"),
 }
 

@@ -49,6 +49,7 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--report-dir", dict(default="reports", help="folder for results.jsonl/json and report.html")),
     ("--sim-faults", dict(default="", help="fault plan for the simulated DUT (harness self-tests)")),
     ("--sim-seed", dict(type=int, default=0, help="seed of the simulated DUT's latency noise")),
+    ("--firmware-config", dict(default="uart", help="firmware config (sdkconfig.ci.<name>) to build and flash")),
     ("--dut-timeout", dict(type=float, default=120.0, help="seconds to wait for any one device answer")),
 ]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -62,65 +61,20 @@ def test_require_board_fails_the_session_fast(tmp_path: Path) -> None:
     assert "no esp32p4 board found" in proc.stderr + proc.stdout
 
 
-def _partition_table(entries: list[tuple[str, int, int, int, int]]) -> bytes:
-    data = b"".join(struct.pack("<HBBII16sI", board.PARTITION_MAGIC, t, st, off, size, label.encode(), 0)
-                    for label, t, st, off, size in entries)
-    return data + b"\xff" * 32
+def test_missing_build_and_idf_skips_naming_both(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("IDF_PATH", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"no firmware build for esp32p4/uart .*IDF_PATH is not set"):
+        board.locate_build("esp32p4", "uart", firmware_dir=tmp_path)
 
 
-def _fake_build(root: Path, model_size: int = 0x400000) -> Path:
-    build = root / "build_esp32p4_uart"
+def test_existing_ci_build_is_used_without_idf(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("IDF_PATH", raising=False)
+    build = tmp_path / "build_esp32p4_uart"
     (build / "bootloader").mkdir(parents=True)
-    (build / "partition_table").mkdir()
     (build / "bootloader" / "bootloader.bin").write_bytes(b"boot")
-    (build / "hil_app.bin").write_bytes(b"app")
-    (build / "partition_table" / "partition-table.bin").write_bytes(_partition_table([
-        ("nvs", 1, 2, 0x9000, 0x6000), ("factory", 0, 0, 0x10000, 0x300000), ("model", 1, 0x80, 0x310000, model_size),
-    ]))
     (build / "flasher_args.json").write_text(json.dumps({
-        "write_flash_args": ["--flash_mode", "dio", "--flash_size", "16MB", "--flash_freq", "80m"],
-        "flash_files": {"0x2000": "bootloader/bootloader.bin", "0x8000": "partition_table/partition-table.bin",
-                        "0x10000": "hil_app.bin"},
-        "extra_esptool_args": {"chip": "esp32p4", "before": "default_reset", "after": "hard_reset"},
-    }))
-    return build
-
-
-def test_flash_plan_puts_the_model_image_at_the_model_partition(tmp_path: Path) -> None:
-    build = _fake_build(tmp_path)
-    image = tmp_path / "model.bin"
-    image.write_bytes(b"PDL3" + bytes(100))
-    plan = board.flash_plan(build, image)
-    assert [hex(r.offset) for r in plan.regions] == ["0x2000", "0x8000", "0x10000", "0x310000"]
-    args = plan.esptool_args("/dev/ttyACM0", 921600)
-    assert args[:4] == ["--chip", "esp32p4", "--port", "/dev/ttyACM0"]
-    assert args[args.index("write-flash") + 1:][:6] == ["--flash_mode", "dio", "--flash_size", "16MB", "--flash_freq", "80m"]
-    assert args[-2:] == ["0x310000", str(image)]
-
-
-def test_only_changed_regions_are_reflashed(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path / "cache"))
-    build = _fake_build(tmp_path)
-    image = tmp_path / "model.bin"
-    image.write_bytes(b"one")
-    plan = board.flash_plan(build, image)
-    assert len(board.regions_to_flash(plan, "/dev/ttyACM0")) == 4
-    board.record_flash(plan, "/dev/ttyACM0")
-    assert board.regions_to_flash(plan, "/dev/ttyACM0") == ()
-    assert len(board.regions_to_flash(plan, "/dev/ttyACM1")) == 4  # another board knows nothing
-    image.write_bytes(b"two")
-    changed = board.regions_to_flash(board.flash_plan(build, image), "/dev/ttyACM0")
-    assert [hex(r.offset) for r in changed] == ["0x310000"]
-
-
-def test_model_too_large_for_its_partition(tmp_path: Path) -> None:
-    build = _fake_build(tmp_path, model_size=16)
-    image = tmp_path / "model.bin"
-    image.write_bytes(bytes(32))
-    with pytest.raises(HarnessError, match="does not fit"):
-        board.flash_plan(build, image)
-
-
-def test_missing_build_skips_with_the_build_command(tmp_path: Path) -> None:
-    with pytest.raises(pytest.skip.Exception, match=r"idf.py -B build_esp32p4_uart set-target esp32p4 build"):
-        board.find_build("esp32p4", app_dir=tmp_path)
+        "flash_files": {"0x2000": "bootloader/bootloader.bin"}, "extra_esptool_args": {"chip": "esp32p4"}}))
+    (build / "config").mkdir()
+    (build / "config" / "sdkconfig.json").write_text(json.dumps({"ESP_CONSOLE_UART_BAUDRATE": 2000000}))
+    found = board.locate_build("esp32p4", "uart", firmware_dir=tmp_path)
+    assert found.path == build and board.console_baud(found) == 2000000
