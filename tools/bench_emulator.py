@@ -5,7 +5,7 @@
 Without --espdl it builds a seeded random-weight YOLO11n (as the tests do), quantizes it with the
 harness pipeline (cached) for ESP32-P4 at each size, and times both engines on the embedded test input.
 With --espdl it times the emulator alone on the given files (no PPQ graph to compare with).
-Prints one table: median seconds per image over --repeat runs after one warm-up.
+Prints one table: median wall and CPU seconds per image over --repeat runs after one warm-up.
 """
 
 from __future__ import annotations
@@ -25,14 +25,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "host" / "espdl"))
 
 
-def _median_time(fn, repeat: int) -> float:
+def _median_time(fn, repeat: int) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of this process) per call, after one warm-up.
+
+    On a busy machine the CPU time of a single-threaded run is the better estimate of its idle wall time.
+    """
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def _emulator_rows(label: str, model, x: np.ndarray, threads: list[int | None], repeat: int) -> list[tuple]:
@@ -41,8 +46,8 @@ def _emulator_rows(label: str, model, x: np.ndarray, threads: list[int | None], 
     rows = []
     for t in threads:
         em = Emulator(model, "esp32p4", threads=t)
-        sec = _median_time(lambda: em.run({model.inputs[0].name: x}), repeat)
-        rows.append((label, f"emulator, BLAS threads {t if t is not None else 'default'}", sec))
+        wall, cpu = _median_time(lambda: em.run({model.inputs[0].name: x}), repeat)
+        rows.append((label, f"emulator, BLAS threads {t if t is not None else 'default'}", wall, cpu))
     return rows
 
 
@@ -60,7 +65,7 @@ def _ppq_row(label: str, graph_path: Path, model, x: np.ndarray, repeat: int) ->
         with torch.no_grad():
             executor.forward(inputs=xf, output_names=names)
 
-    return (label, f"ESP-PPQ TorchExecutor, torch threads {torch.get_num_threads()}", _median_time(once, repeat))
+    return (label, f"ESP-PPQ TorchExecutor, torch threads {torch.get_num_threads()}", *_median_time(once, repeat))
 
 
 def main() -> int:
@@ -100,9 +105,9 @@ def main() -> int:
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nmedian of {args.repeat} runs per image; {os.cpu_count()} CPUs, load average {load_avg:.2f}")
     width = max(len(r[0]) for r in rows)
-    print(f"{'model':{width}s}  {'engine':42s}  s/image")
-    for label, engine, sec in rows:
-        print(f"{label:{width}s}  {engine:42s}  {sec:7.3f}")
+    print(f"{'model':{width}s}  {'engine':42s}  wall s  CPU s")
+    for label, engine, wall, cpu in rows:
+        print(f"{label:{width}s}  {engine:42s}  {wall:6.3f}  {cpu:6.3f}")
     return 0
 
 

@@ -3,7 +3,8 @@
 esp-ppq >= 1.3.10 marks MatMuls whose right operand is an activation with input1_layout="native_kn" and feeds
 that operand row-major (K x N). esp-dl 3.3.9 does not read the attribute (its MatMul module hands the right
 operand to the conv kernel as a packed (N/16)HWC16 filter), so such a model computes different numbers on
-that esp-dl. When an esp-dl release reads the attribute, add one row here.
+that esp-dl. When an esp-dl release reads the attribute, add one row here (and in host/compat.py, the
+export side's table; a test checks that the two agree).
 """
 
 from __future__ import annotations

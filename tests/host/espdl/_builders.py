@@ -223,7 +223,7 @@ def quantize(model: onnx.ModelProto, shapes, out_dir: Path, name: str, target: s
     espdl = out_dir / f"{name}.espdl"
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
-        graph = espdl_quantize_onnx(
+        espdl_quantize_onnx(
             onnx_import_file=str(work), espdl_export_file=str(espdl),
             calib_dataloader=[c if len(c) > 1 else c[0] for c in calib], calib_steps=4,
             input_shape=[list(s) for s in shapes] if len(shapes) > 1 else list(shapes[0]),
@@ -231,5 +231,4 @@ def quantize(model: onnx.ModelProto, shapes, out_dir: Path, name: str, target: s
             target=target, num_of_bits=bits, collate_fn=lambda x: x, setting=setting, device="cpu",
             error_report=False, skip_export=False, export_config=False, export_test_values=True, verbose=0,
         )
-    quantize.last_graph = graph  # for debugging sessions; tests use the .espdl only
     return espdl

@@ -14,7 +14,7 @@ import pytest
 
 from host.errors import HarnessError
 from host.espdl import Emulator, first_divergence, load, selftest
-from host.espdl.ops import UnsupportedOp
+from host.espdl.ops import OPS, UnsupportedOp
 
 FAMILIES = ["conv", "lut", "eltwise", "pool", "attention", "shape", "misc"]
 TARGETS = ["esp32p4", "esp32s3"]
@@ -154,3 +154,16 @@ def test_bad_inputs_are_refused(eltwise):
         em.run({"x": x}, outputs=["nope"])
     with pytest.raises(HarnessError, match="esp-dl '9.9.9'"):
         Emulator(em.model, espdl_version="9.9.9")
+
+
+def test_average_over_a_non_power_of_two_area_is_refused(quantized):
+    """esp-dl's SIMD kernels use a rounded integer reciprocal there; the emulator refuses rather than guess."""
+    model = load(quantized.get("misc", "esp32p4"))
+    em = Emulator(model, "esp32p4")
+    gap = next(n for n in model.nodes if n.op_type == "GlobalAveragePool")
+    x = np.ones((1, 3, 5, 24), dtype=np.int8)  # a 3x5 map: 15 cells
+    with pytest.raises(UnsupportedOp, match="'gap'.*15 cells"):
+        OPS["GlobalAveragePool"](em, gap, [x])
+    y = OPS["GlobalAveragePool"](em, gap, [np.full((1, 4, 4, 24), 8, dtype=np.int8)])[0]
+    shift = em.exponent(gap.outputs[0]) - em.exponent(gap.inputs[0])
+    assert y.shape == (1, 1, 1, 24) and np.all(y == np.clip(np.rint(8 * 2.0 ** -shift), -128, 127))
