@@ -53,7 +53,8 @@ def serve(pack: Path, target: str, faults: FaultPlan, seed: int, rev: int) -> in
     print(f"SIM target={target} model_sha256={device.model_sha256} faults={faults.describe()}", flush=True)
     opened = False
     while True:
-        ready, _, _ = select.select([master], [], [], 0.5)
+        ready, _, _ = select.select([master], [], [], 0.2)
+        device.poll()  # expires a stalled upload, as the firmware's loop does
         if not ready:
             if os.getppid() == 1:  # the harness died: do not outlive it
                 return 0
