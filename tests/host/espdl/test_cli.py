@@ -59,3 +59,18 @@ def test_versions_agree_with_the_harness_compat_table():
         if version in versions.ESPDL_VERSIONS:
             assert versions.ESPDL_VERSIONS[version].reads_matmul_input1_layout == feat.reads_input1_layout
     assert compat.FIRMWARE_ESPDL_VERSION in versions.ESPDL_VERSIONS
+
+
+def test_encrypted_model_needs_key(quantized, tmp_path, capsys):
+    plain = quantized.get("shape", "esp32p4").read_bytes()
+    key = bytes(range(16))
+    enc = tmp_path / "enc.espdl"
+    enc.write_bytes(container.write_edl2(container.read_edl2(plain).payload, key=key))
+    capsys.readouterr()
+    assert main(["espdl", "info", str(enc)]) == 2
+    assert "encrypted" in capsys.readouterr().err
+    assert main(["espdl", "selftest", str(enc), "--key", key.hex(), "--espdl-version", "native"]) == 0
+    capsys.readouterr()
+    assert main(["espdl", "info", str(enc), "--key", key.hex(), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["encrypted"] is True and facts["ops"]["Conv"] == 2
