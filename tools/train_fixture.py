@@ -1,13 +1,19 @@
 """Train the bundled YOLO11n fixture model (80-class COCO graph) on the synthetic shapes data set, offline on CPU.
 
-    python -m tools.train_fixture                 # generate the data set if needed, train, publish
-    python -m tools.train_fixture --resume        # continue an interrupted run from its last.pt
+    python -m tools.train_fixture                      # data set (if missing), both phases, publish
+    python -m tools.train_fixture --phase finetune     # one phase only (base must have finished first)
+    python -m tools.train_fixture --phase base --resume   # continue an interrupted phase from its last.pt
+    python -m tools.eval_fixture --write-metadata      # then: add the evaluation figures
 
-Publishing copies best.pt (ultralytics already stripped the optimizer state) to fixtures/model/ and writes
-metadata.json; `python -m tools.eval_fixture --write-metadata` adds the evaluation figures.
+Two phases. `base` trains from scratch at imgsz 256 (cheap: most of the budget goes into many steps);
+`finetune` continues from base's best.pt at imgsz 320 without mosaic and with strong scale augmentation,
+so objects as large as the 640 letterbox makes them are seen in training. Publishing copies the last
+phase's best.pt (ultralytics strips the optimizer state from it) to fixtures/model/ with metadata.json.
 
-Nothing may download: the run refuses every outbound connection (and logs the attempt), and skips
-ultralytics' font check, which would otherwise try to fetch Arial.ttf for plots we do not make.
+Nothing may download: the run refuses every outbound connection and name lookup (and logs any
+attempt), and skips ultralytics' font check, which would otherwise try to fetch Arial.ttf for the
+label plots we do not make (`plots=False`). The AMP check (which fetches yolo11n.pt) only runs with
+`amp=True` on CUDA.
 """
 
 from __future__ import annotations
@@ -31,51 +37,42 @@ from tools.dataset.classes import CLASS_NAMES  # noqa: E402
 
 MODEL_DIR = REPO / "fixtures" / "model"
 WEIGHTS_NAME = "yolo11n_fixture.pt"
+DATA_SEED, N_TRAIN, N_VAL = 1, 800, 80
 
-# Chosen to fit ~90 min of a shared 2-core CPU; see docs/fixture-model.md for the measurements.
-DEFAULTS = {
-    "data_seed": 1,
-    "train": 800,
-    "val": 80,
-    "epochs": 40,
-    "imgsz": 256,
+# Settings common to both phases.
+COMMON = {
     "batch": 16,
     "seed": 0,
-}
-
-# Training settings passed to ultralytics besides epochs/imgsz/batch/seed. AdamW with an explicit lr:
-# optimizer="auto" would pick lr0 = 0.002*5/(4+nc) ~ 1.2e-4 for the 80-class head, far too low from scratch.
-TRAIN_KWARGS = {
     "device": "cpu",
     "workers": 0,
     "plots": False,
     "amp": False,
     "deterministic": True,
-    "optimizer": "AdamW",
-    "lr0": 0.002,
+    "optimizer": "AdamW",  # "auto" would pick lr0 = 0.002*5/(4+nc) ~ 1.2e-4 for 80 classes: too low from scratch
     "cos_lr": False,
-    "close_mosaic": 8,
-    "scale": 0.6,  # object scale 0.4x-1.6x so the model generalises to the 320 and 640 letterbox inputs
     "fliplr": 0.5,
-    "mosaic": 1.0,
     "patience": 1000,
-    "exist_ok": True,
-    "verbose": True,
+}
+
+# Per phase: where it starts, and what differs. `time` (hours) makes ultralytics re-fit the epoch count and
+# lr schedule to the wall-time budget after every epoch, which suited a CPU shared with other jobs; the
+# epochs actually run are recorded in metadata.json. `epochs` is the cap (and the count when time is None).
+PHASES: dict[str, dict] = {
+    "base": {"init": "yolo11n.yaml", "imgsz": 256, "epochs": 30, "time": 1.4, "lr0": 0.002,
+             "scale": 0.6, "mosaic": 1.0, "close_mosaic": 8},
+    "finetune": {"init": "base", "imgsz": 320, "epochs": 10, "time": 0.3, "lr0": 0.0005, "warmup_epochs": 0.0,
+                 "scale": 0.9, "mosaic": 0.0, "close_mosaic": 0},
 }
 
 
-class NetworkRefused(OSError):
-    """Raised for any outbound connection attempted during training."""
-
-
 def forbid_network(log: list[str]) -> None:
-    """Make every socket connect fail loudly, so a hidden download cannot happen and shows up in the log."""
+    """Make every socket connect and name lookup fail loudly: a hidden download cannot happen and shows in the log."""
 
     def refuse(self: socket.socket, address: object) -> None:
         msg = f"[train_fixture] BLOCKED network access to {address!r}"
         log.append(msg)
         print(msg, file=sys.stderr, flush=True)
-        raise NetworkRefused(msg)
+        raise OSError(msg)
 
     socket.socket.connect = refuse  # type: ignore[method-assign]
     socket.socket.connect_ex = refuse  # type: ignore[method-assign,assignment]
@@ -93,7 +90,7 @@ def forbid_network(log: list[str]) -> None:
 
 
 def skip_font_download() -> None:
-    """ultralytics' check_det_dataset always calls check_font (for label plots); we make no plots."""
+    """ultralytics' check_det_dataset calls check_font unconditionally (for label plots); we make no plots."""
     import ultralytics.data.utils as data_utils
     import ultralytics.utils.plotting as plotting
 
@@ -105,110 +102,110 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def dataset_ready(root: Path, n_train: int, n_val: int) -> bool:
-    return ((root / "data.yaml").exists() and len(list((root / "labels" / "train").glob("*.txt"))) == n_train
-            and len(list((root / "labels" / "val").glob("*.txt"))) == n_val)
+def dataset_ready(root: Path) -> bool:
+    return ((root / "data.yaml").exists() and len(list((root / "labels" / "train").glob("*.txt"))) == N_TRAIN
+            and len(list((root / "labels" / "val").glob("*.txt"))) == N_VAL)
 
 
-def publish(run_dir: Path, args: argparse.Namespace, command: str, wall_s: float) -> Path:
-    """Copy best.pt into fixtures/model and write metadata.json (evaluation figures are added by eval_fixture)."""
+def results(run_dir: Path) -> dict[str, float]:
+    """The last row of ultralytics' results.csv: epoch, cumulative training seconds, val metrics."""
+    csv = run_dir / "results.csv"
+    if not csv.exists():
+        return {}
+    lines = [ln for ln in csv.read_text().splitlines() if ln.strip()]
+    keys = [k.strip() for k in lines[0].split(",")]
+    vals = [v.strip() for v in lines[-1].split(",")]
+    return {k: float(v) for k, v in zip(keys, vals) if k.startswith("metrics/") or k in ("epoch", "time")}
+
+
+def train_phase(name: str, work: Path, resume: bool) -> None:
+    from ultralytics import YOLO
+
+    phase = dict(PHASES[name])
+    run_dir = work / name
+    if resume:
+        last = run_dir / "weights" / "last.pt"
+        if not last.exists():
+            raise SystemExit(f"error: nothing to resume: {last} does not exist; run without --resume")
+        YOLO(str(last)).train(resume=True)
+        return
+    init = phase.pop("init")
+    if init in PHASES:
+        init = str(work / init / "weights" / "best.pt")
+        if not Path(init).exists():
+            raise SystemExit(f"error: phase {name} starts from {init}, which does not exist; run that phase first")
+    YOLO(init).train(data=str(work / "data" / "data.yaml"), project=str(work), name=name, exist_ok=True,
+                     **COMMON, **phase)
+
+
+def publish(work: Path, phases: list[str], command: str) -> Path:
+    """Copy the last phase's best.pt into fixtures/model and write metadata.json."""
     import torch
     import ultralytics
 
-    best = run_dir / "weights" / "best.pt"
     MODEL_DIR.mkdir(parents=True, exist_ok=True)
     dest = MODEL_DIR / WEIGHTS_NAME
-    shutil.copyfile(best, dest)
-    results = run_dir / "results.csv"
+    shutil.copyfile(work / phases[-1] / "weights" / "best.pt", dest)
     meta_path = MODEL_DIR / "metadata.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    done = {p: results(work / p) for p in phases}
     meta = {
         "weights": WEIGHTS_NAME,
         "sha256": sha256(dest),
-        "architecture": "yolo11n.yaml (ultralytics), nc=80",
-        "dataset": {"generator": "python -m tools.dataset", "seed": args.data_seed, "train": args.train,
-                    "val": args.val},
-        "training": {"command": command, "epochs_completed": int(_last_metrics(results).get("epoch", 0)),
-                     "time_hours": args.time_hours, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
-                     "seed": args.seed, **{k: v for k, v in TRAIN_KWARGS.items() if k not in ("verbose", "exist_ok")}},
-        "wall_time_s": round(wall_s, 1),
+        "architecture": "yolo11n.yaml (ultralytics), nc=80, trained from scratch",
+        "dataset": {"command": f"python -m tools.dataset --seed {DATA_SEED} --out DIR --train {N_TRAIN} --val {N_VAL}",
+                    "seed": DATA_SEED, "train": N_TRAIN, "val": N_VAL},
+        "training": {"command": command, "common": COMMON,
+                     "phases": {p: {**PHASES[p], "epochs_completed": int(done[p].get("epoch", 0)),
+                                    "train_time_s": round(done[p].get("time", 0.0), 1),
+                                    "final_val_metrics": {k: v for k, v in done[p].items() if k.startswith("metrics/")}}
+                                for p in phases}},
+        "wall_time_s": round(sum(d.get("time", 0.0) for d in done.values()), 1),
         "versions": {"ultralytics": ultralytics.__version__, "torch": torch.__version__,
                      "python": sys.version.split()[0]},
         "class_names": CLASS_NAMES,
-        "final_val_metrics": _last_metrics(results),
         "evaluation": old.get("evaluation", {}) if old.get("sha256") == sha256(dest) else {},
     }
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     return dest
 
 
-def _last_metrics(results_csv: Path) -> dict[str, float]:
-    if not results_csv.exists():
-        return {}
-    lines = [ln for ln in results_csv.read_text().splitlines() if ln.strip()]
-    keys = [k.strip() for k in lines[0].split(",")]
-    vals = [v.strip() for v in lines[-1].split(",")]
-    return {k: float(v) for k, v in zip(keys, vals) if k.startswith("metrics/") or k in ("epoch", "time")}
-
-
-def _training_seconds(results_csv: Path) -> float:
-    m = _last_metrics(results_csv)
-    return float(m.get("time", 0.0))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.train_fixture", description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path(os.environ.get("FIXTURE_WORK", "/tmp/yolo11-fixture")),
-                   help="where the data set and the ultralytics run go (not committed)")
-    for key, val in DEFAULTS.items():
-        p.add_argument(f"--{key.replace('_', '-')}", type=type(val), default=val)
-    p.add_argument("--time-hours", type=float, default=None,
-                   help="train for this wall time instead of a fixed epoch count (ultralytics `time`: the epoch "
-                        "count and lr schedule are re-fitted after every epoch, so the result depends on speed)")
-    p.add_argument("--resume", action="store_true", help="continue from <work>/run/weights/last.pt")
+                   help="where the data set and the ultralytics runs go (not committed)")
+    p.add_argument("--phase", choices=[*PHASES, "all"], default="all")
+    p.add_argument("--resume", action="store_true", help="continue the phase from <work>/<phase>/weights/last.pt")
     p.add_argument("--no-publish", action="store_true", help="train only; do not touch fixtures/model")
-    p.add_argument("--publish-only", action="store_true",
-                   help="do not train; publish the finished run in <work>/run (after a --no-publish run)")
+    p.add_argument("--publish-only", action="store_true", help="do not train; publish the finished phases")
     args = p.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    command = "python -m tools.train_fixture " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in DEFAULTS)
-    if args.time_hours:
-        command += f" --time-hours {args.time_hours}"
-
-    data_dir, run_dir = args.work / "data", args.work / "run"
+    phases = list(PHASES) if args.phase == "all" else [args.phase]
+    command = "python -m tools.train_fixture  # phases: " + ", ".join(PHASES)
     if args.publish_only:
-        if not (run_dir / "weights" / "best.pt").exists():
-            print(f"error: no finished run in {run_dir}; train first", file=sys.stderr)
+        missing = [ph for ph in PHASES if not (args.work / ph / "weights" / "best.pt").exists()]
+        if missing:
+            print(f"error: phases {missing} have not finished in {args.work}; train them first", file=sys.stderr)
             return 2
-        dest = publish(run_dir, args, command, _training_seconds(run_dir / "results.csv"))
+        dest = publish(args.work, list(PHASES), command)
         print(f"[train_fixture] published {dest} sha256={sha256(dest)}", flush=True)
         return 0
+
     blocked: list[str] = []
     forbid_network(blocked)
-    if not dataset_ready(data_dir, args.train, args.val):
+    data_dir = args.work / "data"
+    if not dataset_ready(data_dir):
         t0 = time.time()
-        build_training_set(args.data_seed, data_dir, args.train, args.val)
+        build_training_set(DATA_SEED, data_dir, N_TRAIN, N_VAL)
         print(f"[train_fixture] data set written to {data_dir} in {time.time() - t0:.0f} s", flush=True)
-
-    from ultralytics import YOLO
-
     skip_font_download()
-    t0 = time.time()
-    if args.resume:
-        last = run_dir / "weights" / "last.pt"
-        if not last.exists():
-            print(f"error: nothing to resume: {last} does not exist; run without --resume", file=sys.stderr)
-            return 2
-        YOLO(str(last)).train(resume=True)
-    else:
-        model = YOLO("yolo11n.yaml")
-        model.train(data=str(data_dir / "data.yaml"), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                    seed=args.seed, project=str(args.work), name="run", time=args.time_hours, **TRAIN_KWARGS)
-    print(f"[train_fixture] training finished in {time.time() - t0:.0f} s (this process)", flush=True)
+    for ph in phases:
+        t0 = time.time()
+        train_phase(ph, args.work, args.resume)
+        print(f"[train_fixture] phase {ph} finished in {time.time() - t0:.0f} s (this process)", flush=True)
     print(f"[train_fixture] network attempts blocked: {len(blocked)}", flush=True)
-    if not args.no_publish:
-        dest = publish(run_dir, args, command, _training_seconds(run_dir / "results.csv"))
+    if not args.no_publish and phases[-1] == list(PHASES)[-1]:
+        dest = publish(args.work, list(PHASES), command)
         print(f"[train_fixture] published {dest} sha256={sha256(dest)}", flush=True)
     return 0
 
