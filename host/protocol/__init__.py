@@ -5,7 +5,6 @@ twin lives in firmware/components/hil_protocol; fixtures/protocol holds the gold
 tested against.
 """
 
-from host.protocol.client import Client, DeviceError, DeviceRebooted, DeviceTimeout
 from host.protocol.device import DeviceBackend, DeviceService, Limits
 from host.protocol.messages import Box, DetectResult, TensorDump, encode_request, parse_detect
 from host.protocol.stream import BadFrame, BadRecord, LogLine, Record, RecordDecoder, RequestDecoder
@@ -23,8 +22,8 @@ from host.protocol.wire import (
 )
 
 __all__ = [
-    "PROTOCOL_VERSION", "BadFrame", "Client", "DeviceBackend", "DeviceError", "DeviceRebooted", "DeviceService",
-    "DeviceTimeout", "Limits", "BadRecord", "Box", "Chunk", "DetectResult", "LogLine", "Record",
+    "PROTOCOL_VERSION", "BadFrame", "DeviceBackend", "DeviceService",
+    "Limits", "BadRecord", "Box", "Chunk", "DetectResult", "LogLine", "Record",
     "RecordDecoder", "RequestDecoder", "TensorDump", "UploadFailed", "UploadReceiver", "UploadSender",
     "WireError", "canonical_json", "crc32", "decode_chunk", "decode_line", "encode_chunk", "encode_line",
     "encode_request", "parse_detect",

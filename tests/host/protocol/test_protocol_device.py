@@ -6,12 +6,16 @@ import random
 import subprocess
 from pathlib import Path
 
+import time
+
 import pytest
+from types import SimpleNamespace
 
 from host.protocol import messages as m
 from host.protocol.device import DeviceBackend, DeviceService, LayerUs, Limits, StageUs, TensorView
 from host.protocol.stream import Record, RecordDecoder
-from host.protocol.client import Client, DeviceError, DeviceRebooted
+from host.dut.client import DutRebooted, DutReportedError, ProtocolClient
+from host.dut.dut import Dut
 from host.protocol.wire import Chunk, crc32, encode_chunk, encode_line
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -200,24 +204,46 @@ class Loop:
         return self.now
 
 
+class LoopTransport:
+    """The Loop link as the harness client's transport (nothing to reopen or close in memory)."""
+
+    def __init__(self, link) -> None:
+        self.write, self.link = link.write, link
+
+    def read(self, timeout: float) -> bytes:
+        data = self.link.read(timeout)  # advances the device clock by `timeout`...
+        if not data:
+            time.sleep(timeout)  # ...so wait as long, like a port read that times out
+        return data
+
+    def reopen(self, timeout: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def test_client_runs_every_request_against_the_python_device():
     link = Loop(corrupt_every=3)
-    client = Client(link.write, link.read, clock=link.clock)
-    assert client.info()["chip"] == "fake"
-    result = client.detect(IMAGE, 20, 30, chunk=500)
+    client = ProtocolClient(LoopTransport(link), timeout_s=5.0)
+    dut = Dut("sim", client, "esp32p4", "loop")
+    assert client.call(m.INFO).body["chip"] == "fake"
+    result = m.parse_detect(client.detect(20, 30, IMAGE, chunk=500).body)
     assert result.boxes == (m.Box(1, 0.5, 0, 0, 19, 29),) and result.stage_us == {"pre": 10, "model": 20, "post": 30}
-    tensors = client.dump()
-    assert list(tensors) == ["images", "score0"] and bytes(tensors["score0"].data) == bytes([3]) * 5000
-    bench = client.request(m.BENCH, 5.0, warmup=1, runs=4)
-    assert [r["model"] for r in bench.progress] == [21] * 4
-    with pytest.raises(DeviceError) as err:
-        client.request("reboot", 5.0)
+    tensors = dut.dump()
+    assert list(tensors) == ["images", "score0"] and tensors["score0"][0].tobytes() == bytes([3]) * 5000
+    bench = client.call(m.BENCH, warmup=1, runs=4)
+    assert [r["model"] for r in bench.records] == [21] * 4
+    with pytest.raises(DutReportedError) as err:
+        client.call("reboot")
     assert err.value.code == m.E_UNKNOWN
-    assert b"noise: log line" in client.log
+    assert any("noise: log line" in line for line in client.log)
 
 
 def test_client_reports_a_reboot_during_a_request():
     boot = encode_line(m.boot_record("panic", "a" * 64, "ok", "b" * 64))
-    client = Client(lambda data: None, lambda timeout: boot)
-    with pytest.raises(DeviceRebooted, match="panic"):
-        client.request(m.SELFTEST, 5.0)
+    transport = SimpleNamespace(write=lambda data: None, read=lambda timeout: boot, reopen=lambda t: None,
+                                close=lambda: None)
+    client = ProtocolClient(transport, timeout_s=5.0)
+    with pytest.raises(DutRebooted, match="panic"):
+        client.call(m.SELFTEST)
