@@ -147,8 +147,11 @@ def conv(em: Emulator, node: Node, xs: list) -> list:
     n_out = c_in if depthwise else weight.array.shape[3]
     bias = _bias(em, node, n_out)
     wf = em.float_weights(w_name, depthwise)
-    bound = float(np.abs(x).max(initial=0)) * wf.colsum_max + wf.bias_max(bias)
-    ft = _float_dtype(bound, node)
+    # the products' sums decide the matmul's float type; a large bias (a dead channel's can be near
+    # -2^31) only moves the addition after it to float64
+    mm_bound = float(np.abs(x).max(initial=0)) * wf.colsum_max
+    ft = _float_dtype(mm_bound, node)
+    at = _float_dtype(mm_bound + wf.bias_max(bias), node)
     xf = _pad_nhwc(x.astype(ft), pads)
     win, oh, ow = _conv_windows(xf, kh, kw, sh, sw, dh, dw)
     if depthwise:
@@ -164,8 +167,9 @@ def conv(em: Emulator, node: Node, xs: list) -> list:
         else:
             cols = win.reshape(n_b * oh * ow, kh * kw * c_in)
         acc = cols @ wf.get(ft)
+    acc = acc.astype(at, copy=False)
     if bias is not None:
-        acc += bias.astype(ft)
+        acc += bias.astype(at)
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - _weight_exponents(em, node, w_name, n_out)
     return [_requant(em, node, acc, shift).reshape(n_b, oh, ow, n_out)]
 
@@ -186,10 +190,12 @@ def gemm(em: Emulator, node: Node, xs: list) -> list:
         raise HarnessError(f"node {node.name!r}: input {x.shape} does not match filter K={k}")
     bias = _bias(em, node, n_out)
     wf = em.float_weights(node.inputs[1], False)
-    ft = _float_dtype(float(np.abs(x).max(initial=0)) * wf.colsum_max + wf.bias_max(bias), node)
-    acc = x.reshape(-1, k).astype(ft) @ wf.get(ft)
+    mm_bound = float(np.abs(x).max(initial=0)) * wf.colsum_max
+    ft = _float_dtype(mm_bound, node)
+    at = _float_dtype(mm_bound + wf.bias_max(bias), node)
+    acc = (x.reshape(-1, k).astype(ft) @ wf.get(ft)).astype(at, copy=False)
     if bias is not None:
-        acc += bias.astype(ft)
+        acc += bias.astype(at)
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - _weight_exponents(
         em, node, node.inputs[1], n_out)
     return [_requant(em, node, acc, shift).reshape(*x.shape[:-1], n_out)]
