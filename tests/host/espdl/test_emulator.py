@@ -167,3 +167,22 @@ def test_average_over_a_non_power_of_two_area_is_refused(quantized):
     y = OPS["GlobalAveragePool"](em, gap, [np.full((1, 4, 4, 24), 8, dtype=np.int8)])[0]
     shift = em.exponent(gap.outputs[0]) - em.exponent(gap.inputs[0])
     assert y.shape == (1, 1, 1, 24) and np.all(y == np.clip(np.rint(8 * 2.0 ** -shift), -128, 127))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_huge_bias_takes_the_exact_float64_path(quantized, target):
+    """A dead channel's bias near -2^31 (seen in Espressif's P4 YOLO11n) must not cost exactness."""
+    model = load(quantized.get("conv", target))
+    b1 = model.initializers["b1"]
+    big = b1.array.astype(np.int64).copy()
+    big[::3] = [-(2**31) + 12345, 2**30 + 3, -(2**29) - 1, 2**31 - 7, -5, 2**28 + 1, -(2**30), 99][: big[::3].size]
+    model.initializers["b1"] = dataclasses.replace(b1, array=big.astype(np.int32))
+    em = Emulator(model, target, "native")
+    x = model.test_inputs["x"].array
+    got = em.run({"x": x}, outputs=["r1"])["r1"]
+    w = model.initializers["w1"]
+    acc = _direct_conv_int64(x, w.array, big, [1, 1, 1, 1])
+    shift = em.exponent("r1") - em.exponent("x") - np.asarray(w.exponents)
+    exact = acc * np.exp2(-shift.astype(np.float64))
+    rounded = np.rint(exact) if target == "esp32p4" else np.floor(exact + 0.5)
+    assert np.array_equal(np.clip(np.maximum(rounded, 0), -128, 127), got)
