@@ -19,8 +19,9 @@ from host.errors import HarnessError
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS_CSV = ROOT / "firmware" / "partitions.csv"
 MODEL_PARTITION = "model"
-DATA_MOVEMENT_OPS = ("Concat", "Split", "Slice", "Transpose", "Reshape", "MaxPool", "Resize", "Flatten")
-SAME_EXPONENT_OPS = DATA_MOVEMENT_OPS + ("Add",)
+#: Operators esp-dl runs on raw integers without rescaling: every input and output must share one exponent.
+#: (Resize and MaxPool are not listed: esp-dl's modules read their own input and output exponents.)
+SAME_EXPONENT_OPS = ("Concat", "Split", "Slice", "Transpose", "Reshape", "Flatten", "Add")
 #: Quant types each target's esp-dl 3.3 kernels run.
 QUANT_TYPES = {"esp32p4": {"S8", "S16"}, "esp32s3": {"S8", "S16"}}
 

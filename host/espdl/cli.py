@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     engine_args(st)
     st.add_argument("--json", action="store_true")
 
+    check = sub.add_parser("check", help="every reason the file would not run, or run wrongly, on an esp-dl and chip")
+    check.add_argument("file", type=Path, help=".espdl (EDL2) file or PDL3 package")
+    check.add_argument("--key", help="AES-128 key (32 hex digits) of an encrypted model")
+    check.add_argument("--target", default="esp32p4", choices=("esp32p4", "esp32s3"))
+    check.add_argument("--espdl-version", default=None,
+                       help="esp-dl release the firmware runs (default: the firmware's pin in host/compat.py)")
+    check.add_argument("--json", action="store_true")
+
     run = sub.add_parser("run", help="detect objects in an image with the emulator")
     model_args(run)
     engine_args(run)
@@ -68,7 +76,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"info": _info, "pack": _pack, "selftest": _selftest, "run": _run}[args.action](args)
+    return {"info": _info, "pack": _pack, "selftest": _selftest, "run": _run, "check": _check}[args.action](args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Errors exit 1 (warnings alone exit 0); findings are printed errors first."""
+    from host import compat
+    from host.espdl.check import check_bytes, errors
+
+    version = args.espdl_version or compat.FIRMWARE_ESPDL_VERSION
+    findings = check_bytes(_read(args.file), args.target, version, _key(args.key))
+    findings.sort(key=lambda f: f.level != "error")
+    if args.json:
+        print(json.dumps({"file": str(args.file), "target": args.target, "espdl_version": version,
+                          "errors": len(errors(findings)), "findings": [f.to_json() for f in findings]}))
+    else:
+        for finding in findings:
+            print(finding)
+        print(f"{len(errors(findings))} error(s), {len(findings) - len(errors(findings))} warning(s) for esp-dl "
+              f"{version} on {args.target}")
+    return 1 if errors(findings) else 0
 
 
 def _read(path: Path) -> bytes:

@@ -137,3 +137,17 @@ def test_sim_dut_refuses_a_skewed_model_before_loading_it(exports, tmp_path: Pat
     pack.write_bytes(write_pdl3({"model": exports["skewed"].read_bytes()}))
     with pytest.raises(HarnessError, match="ignored_layout"):
         open_sim(pack, "esp32p4")
+
+
+def test_cli_exit_status_and_json(exports, capsys) -> None:
+    import json
+
+    from host.cli import main
+
+    assert main(["espdl", "check", str(exports["pinned"])]) == 0
+    capsys.readouterr()
+    assert main(["espdl", "check", str(exports["skewed"]), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["espdl_version"] == compat.FIRMWARE_ESPDL_VERSION and report["errors"] >= 1
+    assert any(f["code"] == "ignored_layout" and f["node"].startswith(MATMUL) for f in report["findings"])
+    assert main(["espdl", "check", str(exports["skewed"]), "--espdl-version", "9.9.9"]) == 2  # unknown release
