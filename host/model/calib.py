@@ -50,17 +50,6 @@ def find_calibration_set(folder: str | Path | None) -> CalibrationSet:
     return CalibrationSet(folder, files, digest.hexdigest())
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """Decode an image file to RGB888 (H, W, 3) uint8; grayscale and RGBA are converted."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise HarnessError(f"cannot read image {path} ({exc}); remove it or replace it with a valid image") from exc
-
-
 def stretch(rgb: np.ndarray, imgsz: int) -> np.ndarray:
     """The tutorial's resize: bilinear to imgsz x imgsz, ignoring the aspect ratio; float [0, 1] CHW."""
     import torch
@@ -90,5 +79,7 @@ def calibration_tensors(calib: CalibrationSet, imgsz: int, mode: str = "letterbo
     """All calibration images as one float32 array [N, 3, imgsz, imgsz] in [0, 1]."""
     if mode not in MODES:
         raise HarnessError(f"unknown calibration preprocessing {mode!r}; choose one of {', '.join(MODES)}")
+    from host.reference.preprocess import load_image
+
     resize = letterbox if mode == "letterbox" else stretch
-    return np.stack([resize(load_rgb(path), imgsz) for path in calib.files]).astype(np.float32)
+    return np.stack([resize(load_image(path), imgsz) for path in calib.files]).astype(np.float32)

@@ -167,6 +167,18 @@ def as_rgb888(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _unpatched_open():
+    """Pillow's own Image.open. Importing ultralytics replaces it with a wrapper that, on an unreadable
+    file, tries to pip-install a HEIF plugin (and fails offline with ModuleNotFoundError); a broken
+    image must instead give the HarnessError below, with no network access."""
+    import sys
+
+    from PIL import Image
+
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open) if patches is not None else Image.open
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """Decode an image file to RGB888 with Pillow (grayscale, palette and RGBA converted; alpha dropped).
 
@@ -181,7 +193,7 @@ def load_image(path: str | Path) -> np.ndarray:
     if not p.is_file():
         raise HarnessError(f"image file {p} does not exist: pass the path of a PNG or JPEG file")
     try:
-        with Image.open(p) as im:
+        with _unpatched_open()(p) as im:
             im.load()
             if im.mode in ("I", "I;16", "I;16B", "F"):
                 raise HarnessError(
