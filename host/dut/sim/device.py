@@ -60,7 +60,8 @@ class SimBackend(DeviceBackend):
         self.emulator = Emulator(self.model, target=target, espdl_version=compat.FIRMWARE_ESPDL_VERSION)
         vi = self.model.inputs[0]
         self.input_name, self.imgsz, self.input_exponent = vi.name, int(vi.shape[1]), vi.exponent
-        self.latency = LatencyModel(target, self.imgsz, count_macs(self.model), seed=seed)
+        self.latency = LatencyModel(target, self.imgsz, count_macs(self.model), seed=seed,
+                                    slowdown=faults.stage_slowdown())
         self.app_sha256 = sim_app_sha256()
         self.records_sent = 0
         self.stream = 0

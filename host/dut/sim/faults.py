@@ -30,6 +30,7 @@ class FaultPlan:
     preprocess_offset: bool = False  # sample the image one column off (a preprocess bug)
     corrupt_output: str = ""  # add 1 to one int8 element of this model output (a kernel bug)
     selftest_fail: bool = False  # Model::test() reports failure
+    slowdown: str = ""  # "stage:factor" (e.g. model:1.05): that stage's modelled latency is multiplied
 
     @classmethod
     def parse(cls, text: str | None) -> "FaultPlan":
@@ -47,6 +48,17 @@ class FaultPlan:
             if kind is not bool and not value:
                 raise HarnessError(f"sim fault {name} needs a value: {name}=...")
         return plan
+
+    def stage_slowdown(self) -> dict[str, float]:
+        if not self.slowdown:
+            return {}
+        stage, _, factor = self.slowdown.partition(":")
+        if stage not in ("pre", "model", "post"):
+            raise HarnessError(f"sim fault slowdown={self.slowdown}: the stage must be pre, model or post")
+        try:
+            return {stage: float(factor)}
+        except ValueError:
+            raise HarnessError(f"sim fault slowdown={self.slowdown}: the factor must be a number, e.g. model:1.05") from None
 
     def describe(self) -> str:
         active = [f"{f.name}={getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name)]

@@ -122,3 +122,23 @@ def test_port_lost_mid_request_is_reopened_and_repeated(open_tiny_sim) -> None:
     assert dut.info().chip == "esp32p4"
     assert dut.client.stats.reboots == 1
     assert any("port lost" in line for line in dut.client.log)
+
+
+def test_latency_gate_catches_an_injected_slowdown_through_the_sim(open_tiny_sim, test_rgb) -> None:
+    """End to end over the pty: a 5 % slower model stage fails the gate, an unchanged run passes."""
+    from host.latency.gate import gate
+    from host.latency.measure import measure
+
+    meta = {"dut_kind": "sim", "target": "esp32p4", "chip_revision": 100, "model_sha256": "m", "imgsz": 64,
+            "firmware_config": "sim"}
+
+    def run(faults: str, seed: int) -> dict:
+        dut = open_tiny_sim(faults, timeout_s=TIMEOUT, seed=seed)
+        dut.detect(test_rgb)
+        return measure(dut, meta, windows=5, runs=20, warmup=1)
+
+    baseline = run("", 1)
+    same = {v.stage: v.status for v in gate(run("", 2), baseline)}  # other seeds: other noise
+    slow = {v.stage: v.status for v in gate(run("slowdown=model:1.05", 3), baseline)}
+    assert same == {"pre": "pass", "model": "pass", "post": "pass"}
+    assert slow["model"] == "fail" and slow["pre"] == slow["post"] == "pass"
