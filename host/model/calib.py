@@ -75,11 +75,18 @@ def letterbox(rgb: np.ndarray, imgsz: int) -> np.ndarray:
     return boxed.transpose(2, 0, 1).astype(np.float32) / 255.0
 
 
+def image_tensor(path: Path, imgsz: int, mode: str = "letterbox") -> np.ndarray:
+    """One image file as float32 [1, 3, imgsz, imgsz] in [0, 1], resized the `mode` way."""
+    from host.reference.preprocess import load_image
+
+    if mode not in MODES:
+        raise HarnessError(f"unknown calibration preprocessing {mode!r}; choose one of {', '.join(MODES)}")
+    resize = letterbox if mode == "letterbox" else stretch
+    return resize(load_image(path), imgsz)[None].astype(np.float32)
+
+
 def calibration_tensors(calib: CalibrationSet, imgsz: int, mode: str = "letterbox") -> np.ndarray:
     """All calibration images as one float32 array [N, 3, imgsz, imgsz] in [0, 1]."""
     if mode not in MODES:
         raise HarnessError(f"unknown calibration preprocessing {mode!r}; choose one of {', '.join(MODES)}")
-    from host.reference.preprocess import load_image
-
-    resize = letterbox if mode == "letterbox" else stretch
-    return np.stack([resize(load_image(path), imgsz) for path in calib.files]).astype(np.float32)
+    return np.concatenate([image_tensor(path, imgsz, mode) for path in calib.files])

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -165,16 +165,10 @@ def quantize_model(
             summary=summary,
             cached=entry.hit,
         )
-    result = _with_seconds(result, time.perf_counter() - started)
+    result = replace(result, seconds=time.perf_counter() - started)
     if out_dir is not None:
         _copy_out(result, Path(out_dir))
     return result
-
-
-def _with_seconds(result: QuantizedModel, seconds: float) -> QuantizedModel:
-    from dataclasses import replace
-
-    return replace(result, seconds=seconds)
 
 
 def _copy_out(result: QuantizedModel, out_dir: Path) -> None:
@@ -256,10 +250,7 @@ def build_entry(spec: dict, out: Path) -> None:
         if calib.sha256 != spec["calib"]["sha256"]:
             raise HarnessError(f"calibration folder {calib.folder} changed while quantizing; run again")
         images = calib_mod.calibration_tensors(calib, imgsz, spec["calib"]["mode"])
-        test_input = calib_mod.calibration_tensors(
-            calib_mod.CalibrationSet(Path(spec["test_image"]["path"]).parent,
-                                     (Path(spec["test_image"]["path"]),), ""),
-            imgsz, spec["calib"]["mode"])
+        test_input = calib_mod.image_tensor(Path(spec["test_image"]["path"]), imgsz, spec["calib"]["mode"])
     graph = _quantize(onnx_path, out, images, test_input, spec)
     with stage("save graph and summary"):
         from esp_ppq.parser.native import NativeExporter
