@@ -28,6 +28,7 @@ from host import compat
 from host.cache import ArtifactCache, sha256_file
 from host.errors import HarnessError
 from host.model import calib as calib_mod
+from host.model.fast_flatbuffers import fast_aligned_bytes
 from host.model.export import OUTPUT_NAMES, check_split_head_onnx, export_onnx, load_torch_model
 from host.model.presets import Preset, build_setting, check_target, get_preset
 from host.model.progress import stage
@@ -284,7 +285,7 @@ def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.nda
     shutil.copyfile(onnx_path, work_onnx)
     imgsz = spec["imgsz"]
     with stage(f"quantize with ESP-PPQ ({spec['target']}, {preset.name}, {len(images)} images)"):
-        with compat.exporter_adjusted(adjustments):
+        with compat.exporter_adjusted(adjustments), fast_aligned_bytes():
             graph = espdl_quantize_onnx(
                 onnx_import_file=str(work_onnx),
                 espdl_export_file=str(out / ESPDL_NAME),
