@@ -68,7 +68,7 @@ def main() -> int:
         outs = emulator.run({espdl.inputs[0].name: tensor})
         postprocess(outs, exps, geom, args.target)
         t_sim += time.perf_counter() - s0
-    total = time.perf_counter() - started
+    total = time.perf_counter() - started - t_sim  # the re-measurement is the benchmark's, not the run's
     sent = dut.client.stats.bytes_out - bytes_before
     dut.close()
     link = max(0.0, t_detect - t_sim)
