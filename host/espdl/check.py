@@ -9,15 +9,12 @@ anything is flashed, and the simulated DUT before it loads a model.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from host import compat
 from host.errors import HarnessError
 
-ROOT = Path(__file__).resolve().parents[2]
-PARTITIONS_CSV = ROOT / "firmware" / "partitions.csv"
 MODEL_PARTITION = "model"
 #: Operators esp-dl runs on raw integers without rescaling: every input and output must share one exponent.
 #: (Resize and MaxPool are not listed: esp-dl's modules read their own input and output exponents.)
@@ -41,18 +38,14 @@ class Finding:
         return f"{self.level.upper()} {self.code}{where}: {self.message}"
 
 
-def model_partition_size(partitions_csv: Path = PARTITIONS_CSV) -> int | None:
-    """Size of the firmware's `model` partition from its partitions.csv (None if the file is absent)."""
-    if not partitions_csv.is_file():
-        return None
-    for row in csv.reader(line for line in partitions_csv.read_text().splitlines()
-                          if line.strip() and not line.lstrip().startswith("#")):
-        cells = [c.strip() for c in row]
-        if cells and cells[0] == MODEL_PARTITION and len(cells) >= 5:
-            text = cells[4].upper()
-            scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
-            return int(text.rstrip("KM"), 0) * scale
-    return None
+def model_partition_size(target: str, config: str = "uart") -> int | None:
+    """Size of the firmware's `model` partition for (target, config), from host.firmware's partition table."""
+    from host.firmware import model_partition
+
+    try:
+        return model_partition(target, config, MODEL_PARTITION).size
+    except HarnessError:
+        return None  # no firmware tree here (e.g. an installed copy): the size check is skipped, and said
 
 
 def check_bytes(data: bytes, target: str = "esp32p4", espdl_version: str | None = None, key: bytes | None = None,
@@ -63,13 +56,16 @@ def check_bytes(data: bytes, target: str = "esp32p4", espdl_version: str | None 
 
     features = compat.espdl_features(espdl_version)
     findings: list[Finding] = []
-    size_limit = model_partition_size() if partition_size == -1 else partition_size
+    size_limit = model_partition_size(target) if partition_size == -1 else partition_size
     fmt = detect_format(data)
     if fmt == "PDL3":
         pack = read_pdl3(data)
         blobs = [(name, pack.get(name)) for name in pack.names()]
     else:
         blobs = [(None, data)]
+    if partition_size == -1 and size_limit is None:
+        findings.append(Finding("warning", "partition_unknown", None, "the firmware's partition table was not found "
+                                "(no firmware/ tree): the model size was not checked against the model partition"))
     if size_limit is not None and len(data) > size_limit:
         findings.append(Finding("error", "too_large", None,
                                 f"{len(data)} bytes do not fit the firmware's '{MODEL_PARTITION}' partition "

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from host.cache import default_cache_root
 from host.errors import HarnessError
 from host.firmware.build import FirmwareBuild
 from host.firmware.partitions import Partition
 
-STAMP_DIR = Path(os.environ.get("HIL_CACHE", Path.home() / ".cache" / "yolo11-hil")) / "flash-stamps"
+STAMP_DIR = default_cache_root() / "flash-stamps"
 SECTION_NAMES = {"bootloader": "bootloader", "partition-table": "partition-table", "app": "app"}
 
 

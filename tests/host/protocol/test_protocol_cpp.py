@@ -20,24 +20,12 @@ from hypothesis import strategies as st
 from host.protocol import messages as m
 from host.protocol.stream import RequestDecoder
 from host.protocol.wire import Chunk, encode_chunk
+from tests.host.protocol.test_protocol_golden import corruptions
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "fixtures" / "protocol"
 MANIFEST = json.loads((FIXTURES / "golden.json").read_text())
 
-
-
-def corruptions(data: bytes, limit: int) -> list[tuple[int, bytes]]:
-    """Single-byte corruptions at a fixed sample of positions (never creating a LF)."""
-    positions = list(range(len(data)))
-    if len(positions) > limit:
-        positions = sorted(random.Random(len(data)).sample(positions, limit) + [0, len(data) - 1])
-    out = []
-    for pos in positions:
-        bad = bytearray(data)
-        bad[pos] ^= 0x01 if data[pos] != 0x0B else 0x02
-        out.append((pos, bytes(bad)))
-    return out
 
 
 def _run(binary: Path, *args: str) -> subprocess.CompletedProcess:
