@@ -477,12 +477,17 @@ def _expf(x: np.ndarray) -> np.ndarray:
 
 
 def _sequential_softmax(t: np.ndarray, axis: int) -> np.ndarray:
-    """t / sum(t) along `axis` with the sum accumulated in order in float32, as the device loop does."""
+    """t * (1 / sum(t)) along `axis`, the sum accumulated in order in float32, as the device loop does.
+
+    esp-dl is compiled with -ffast-math, under which GCC hoists one float32 reciprocal per row and
+    multiplies (`fdiv.s` once, `fmul.s` in the loop; GCC 12.2, rv32imafc), instead of dividing each element.
+    """
     moved = np.moveaxis(t, axis, -1)
     total = np.zeros(moved.shape[:-1], dtype=np.float32)
     for i in range(moved.shape[-1]):
         total = (total + moved[..., i]).astype(np.float32)
-    return np.moveaxis((moved / total[..., None]).astype(np.float32), -1, axis)
+    reciprocal = (np.float32(1.0) / total).astype(np.float32)
+    return np.moveaxis((moved * reciprocal[..., None]).astype(np.float32), -1, axis)
 
 
 @op("Softmax")

@@ -2,7 +2,10 @@
 
 ESP-PPQ's TorchExecutor computes with fake-quantized float32 tensors on the `int * 2**exp` grid,
 the same arithmetic whose results esp-ppq embeds in the .espdl as test values, so its outputs
-divided by their scale are the integers the chip must produce. This module converts between that
+divided by their scale are the integers the chip must produce. One op is not on a grid: ESP-PPQ
+keeps Softmax float, so the executor runs it through ESP-DL's own Softmax arithmetic
+(host.reference.softmax) instead of torch's - otherwise the int8 value after the exporter's
+QuantizeLinear can differ from the chip's by one near a rounding boundary. This module converts between that
 world (NCHW float) and ESP-DL's (NHWC int8 + one power-of-two exponent per tensor), reads every
 exponent from the graph's quantization configs (never assumed), and offers a float reference
 (onnxruntime on the float ONNX) with per-output quantization error figures.
@@ -19,6 +22,7 @@ import numpy as np
 
 from host.errors import HarnessError
 from host.reference.postprocess import OUTPUT_NAMES
+from host.reference.softmax import softmax_hooks
 
 INPUT_NAME = "images"
 
@@ -85,6 +89,7 @@ class PPQSimulator:
             self.output_exponents[name] = _pow2_exponent(config.scale, f"output {name}")
             self.output_dtypes[name] = _int_dtype(config, f"output {name}")
         self.executor = TorchExecutor(self.graph, device="cpu")
+        self.hooks = softmax_hooks(self.graph, self.executor)
 
     def _check_outputs(self) -> tuple[str, ...]:
         have = set(self.graph.outputs)
@@ -140,10 +145,7 @@ class PPQSimulator:
 
     def run(self, tensor_nhwc: np.ndarray) -> RawOutputs:
         """Execute the quantized graph on an int NHWC input; int NHWC outputs by name."""
-        torch = self._torch
-        x = torch.from_numpy(self.input_float(tensor_nhwc))
-        with torch.no_grad():
-            results = self.executor.forward(inputs=x, output_names=list(self.output_names))
+        results = self._forward(tensor_nhwc, list(self.output_names))
         tensors = {}
         for name, out in zip(self.output_names, results):
             exp = self.output_exponents[name]
@@ -158,6 +160,20 @@ class PPQSimulator:
                 )
             tensors[name] = np.ascontiguousarray(q.astype(dtype).transpose(0, 2, 3, 1))
         return RawOutputs(tensors=tensors, exponents=dict(self.output_exponents))
+
+
+    def _forward(self, tensor_nhwc: np.ndarray, names: list[str]) -> list:
+        torch = self._torch
+        x = torch.from_numpy(self.input_float(tensor_nhwc))
+        with torch.no_grad():
+            return self.executor.forward(inputs=x, output_names=names, hooks=self.hooks)
+
+    def intermediates(self, tensor_nhwc: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Named intermediate tensors as the executor holds them (float, NCHW), for stage-by-stage diffs."""
+        unknown = [n for n in names if n not in self.graph.variables]
+        if unknown:
+            raise HarnessError(f"the quantized graph has no tensors named {', '.join(unknown[:5])}")
+        return {n: v.detach().cpu().numpy() for n, v in zip(names, self._forward(tensor_nhwc, list(names)))}
 
 
 class FloatReference:
