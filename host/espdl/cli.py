@@ -217,10 +217,12 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise HarnessError(f"`espdl run` needs host/reference (preprocess, postprocess): {exc}") from exc
     model = load_bytes(_read(args.file), key=_key(args.key), name=args.name)
-    if len(model.inputs) != 1 or model.inputs[0].shape is None or len(model.inputs[0].shape) != 4:
+    if len(model.inputs) != 1 or model.inputs[0].shape is None or len(model.inputs[0].shape) != 4 \
+            or model.inputs[0].dtype is None:
         raise HarnessError("`espdl run` needs a model with one NHWC image input (a YOLO11 detector)")
     vi = model.inputs[0]
-    tensor, geometry = preprocess(args.image, (vi.shape[2], vi.shape[1]), vi.exponent, args.target)
+    tensor, geometry = preprocess(args.image, (vi.shape[2], vi.shape[1]), vi.exponent, args.target,
+                                  bits=8 * vi.dtype.itemsize)
     em = Emulator(model, target=args.target, espdl_version=args.espdl_version)
     outs = em.run({vi.name: tensor})
     post = postprocess(outs, outs.exponents, geometry, args.target, score_thr=args.score_thr,

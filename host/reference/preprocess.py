@@ -125,12 +125,19 @@ def quant_table(
     target: str,
     mean: Sequence[float] = YOLO11_MEAN,
     std: Sequence[float] = YOLO11_STD,
+    bits: int = 8,
 ) -> np.ndarray:
-    """int8 [3, 256] table: quantize((v - mean[c]) * (1.f / std[c]), 2**-exponent) with the target's rounding."""
+    """int8 or int16 [3, 256] table: quantize((v - mean[c]) * (1.f / std[c]), 2**-exponent), target rounding.
+
+    ESP-DL builds the same table for an int16 model input (dl_image_norm_quant.hpp, NormQuant<int16_t>),
+    e.g. when the first conv is int16 in the `mixed` preset.
+    """
     check_target(target)
+    if bits not in (8, 16):
+        raise HarnessError(f"model input of {bits} bits: ESP-DL's image preprocessor builds int8 or int16 inputs only")
     if not -24 <= exponent <= 24:
         raise HarnessError(
-            f"input exponent {exponent} is outside any int8 image quantization: read the exponent from the "
+            f"input exponent {exponent} is outside any int{bits} image quantization: read the exponent from the "
             f"model (QuantizedModel.input_exponent), not by hand"
         )
     inv_scale = inv_scale_of(exponent)
@@ -139,8 +146,8 @@ def quant_table(
     for m, s in zip(mean, std):
         inv_std = np.float32(1.0) / np.float32(s)
         normed = (values - np.float32(m)) * inv_std
-        rows.append(quantize_float32(normed, inv_scale, target, bits=8))
-    return np.stack(rows).astype(np.int8)
+        rows.append(quantize_float32(normed, inv_scale, target, bits=bits))
+    return np.stack(rows).astype(np.int8 if bits == 8 else np.int16)
 
 
 def as_rgb888(image: np.ndarray) -> np.ndarray:
@@ -211,15 +218,16 @@ def preprocess(
     input_exponent: int,
     target: str,
     pad_value: int = YOLO11_PAD,
+    bits: int = 8,
 ) -> tuple[np.ndarray, Geometry]:
-    """Build the int8 NHWC [1, H, W, 3] model input ESP-DL builds from `image`, plus its Geometry."""
+    """Build the int8 (or int16) NHWC [1, H, W, 3] model input ESP-DL builds from `image`, plus its Geometry."""
     check_target(target)
     rgb = load_image(image) if isinstance(image, (str, Path)) else as_rgb888(image)
     dst_w, dst_h = _dst_size(imgsz)
     src_h, src_w = rgb.shape[:2]
     geom = letterbox_geometry(src_w, src_h, dst_w, dst_h)
-    table = quant_table(int(input_exponent), target)
-    out = np.empty((dst_h, dst_w, 3), dtype=np.int8)
+    table = quant_table(int(input_exponent), target, bits=bits)
+    out = np.empty((dst_h, dst_w, 3), dtype=table.dtype)
     out[...] = table[np.arange(3), pad_value]
     if geom.inner_width == src_w and geom.inner_height == src_h:
         sampled = rgb

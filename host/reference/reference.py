@@ -148,7 +148,7 @@ def reference(
     declared_size = _attr(model, "imgsz")
     if declared_size is not None and (int(declared_size), int(declared_size)) != imgsz:
         raise HarnessError(f"the model declares imgsz {declared_size} but its graph input is {imgsz}; re-quantize it")
-    tensor, geometry = preprocess(image, imgsz, exponent, target)
+    tensor, geometry = preprocess(image, imgsz, exponent, target, bits=8 * simulator.input_dtype.itemsize)
     raw = simulator.run(tensor)
     post = postprocess(raw.tensors, raw.exponents, geometry, target, score_thr, nms_thr, top_k, float_model)
     result = ReferenceResult(

@@ -5,7 +5,8 @@ the same arithmetic whose results esp-ppq embeds in the .espdl as test values, s
 divided by their scale are the integers the chip must produce. One op is not on a grid: ESP-PPQ
 keeps Softmax float, so the executor runs it through ESP-DL's own Softmax arithmetic
 (host.reference.softmax) instead of torch's - otherwise the int8 value after the exporter's
-QuantizeLinear can differ from the chip's by one near a rounding boundary. This module converts between that
+QuantizeLinear can differ from the chip's by one near a rounding boundary. And int16 layers
+accumulate in float64 (host.reference.int16), as exact as the chip's integer sums. This module converts between that
 world (NCHW float) and ESP-DL's (NHWC int8 + one power-of-two exponent per tensor), reads every
 exponent from the graph's quantization configs (never assumed), and offers a float reference
 (onnxruntime on the float ONNX) with per-output quantization error figures.
@@ -22,6 +23,7 @@ import numpy as np
 
 from host.errors import HarnessError
 from host.reference.postprocess import OUTPUT_NAMES
+from host.reference.int16 import int16_accumulation_hooks
 from host.reference.softmax import softmax_hooks
 
 INPUT_NAME = "images"
@@ -89,7 +91,7 @@ class PPQSimulator:
             self.output_exponents[name] = _pow2_exponent(config.scale, f"output {name}")
             self.output_dtypes[name] = _int_dtype(config, f"output {name}")
         self.executor = TorchExecutor(self.graph, device="cpu")
-        self.hooks = softmax_hooks(self.graph, self.executor)
+        self.hooks = softmax_hooks(self.graph, self.executor) | int16_accumulation_hooks(self.graph)
 
     def _check_outputs(self) -> tuple[str, ...]:
         have = set(self.graph.outputs)
@@ -138,7 +140,7 @@ class PPQSimulator:
         if t.ndim != 4 or t.shape[0] != 1 or t.shape[3] != 3:
             raise HarnessError(f"input tensor has shape {t.shape}, expected int8 NHWC [1, H, W, 3]")
         if not np.issubdtype(t.dtype, np.integer):
-            raise HarnessError(f"input tensor has dtype {t.dtype}: pass the int8 tensor from preprocess()")
+            raise HarnessError(f"input tensor has dtype {t.dtype}: pass the integer tensor from preprocess()")
         return np.ascontiguousarray(
             (t.astype(np.float32) * np.float32(2.0**self.input_exponent)).transpose(0, 3, 1, 2)
         )

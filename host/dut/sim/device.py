@@ -60,6 +60,7 @@ class SimBackend(DeviceBackend):
         self.emulator = Emulator(self.model, target=target, espdl_version=compat.FIRMWARE_ESPDL_VERSION)
         vi = self.model.inputs[0]
         self.input_name, self.imgsz, self.input_exponent = vi.name, int(vi.shape[1]), vi.exponent
+        self.input_bits = 8 * np.dtype(vi.dtype).itemsize
         self.latency = LatencyModel(target, self.imgsz, count_macs(self.model), seed=seed,
                                     slowdown=faults.stage_slowdown())
         self.app_sha256 = sim_app_sha256()
@@ -94,7 +95,8 @@ class SimBackend(DeviceBackend):
         return dict(chip=self.target, rev=self.rev, cores=2, idf="sim", espdl=compat.FIRMWARE_ESPDL_VERSION,
                     app_version="hil-sim", app_sha256=self.app_sha256, model_state="ok",
                     model_name=self.model_name, model_sha256=sha, pack_sha256=self.pack_sha256,
-                    inputs=[m.tensor_info(self.input_name, self.model.inputs[0].shape, self.input_exponent)],
+                    inputs=[m.tensor_info(self.input_name, self.model.inputs[0].shape, self.input_exponent,
+                                          f"int{self.input_bits}")],
                     outputs=[m.tensor_info(o.name, o.shape, o.exponent) for o in self.model.outputs],
                     heap=heap, console="sim-pty", selftest="not_run")
 
@@ -115,7 +117,7 @@ class SimBackend(DeviceBackend):
         from host.reference.preprocess import preprocess
 
         rgb = np.frombuffer(image, dtype=np.uint8).reshape(params.height, params.width, 3)
-        tensor, geometry = preprocess(rgb, self.imgsz, self.input_exponent, self.target)
+        tensor, geometry = preprocess(rgb, self.imgsz, self.input_exponent, self.target, bits=self.input_bits)
         if self.faults.preprocess_offset:
             tensor = np.roll(tensor, 1, axis=2)
         outputs = {name: np.array(v) for name, v in self.emulator.run({self.input_name: tensor}).items()}

@@ -45,6 +45,23 @@ def test_quant_table_values_and_pad():
     assert (quant_table(-6, "esp32p4") == quant_table(-6, "esp32s3")).all()  # no ties at the usual exponents
 
 
+def test_int16_input_for_a_model_whose_first_layer_is_int16():
+    """NormQuant<int16_t>: the same formula saturated to int16 (the `mixed` preset makes model.0 int16)."""
+    t = quant_table(-13, "esp32p4", bits=16)
+    assert t.dtype == np.int16
+    assert t[0, 255] == 8192 and t[0, 114] == 3662 and t[0, 0] == 0  # round(114 * 8192 / 255) = round(3662.3)
+    assert quant_table(-15, "esp32p4", bits=16)[0, 255] == 32767  # 32768 saturates
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
+    t8, g8 = preprocess(img, 64, -6, "esp32p4")
+    t16, g16 = preprocess(img, 64, -14, "esp32p4", bits=16)
+    assert t16.dtype == np.int16 and g16 == g8
+    # 2**8 times finer: the int16 value rounds to the int8 one (ties aside) after dividing by 256
+    assert np.abs(t16.astype(np.int64) / 256.0 - t8).max() <= 0.5 + 1 / 256
+    with pytest.raises(HarnessError, match="int8 or int16"):
+        quant_table(-7, "esp32p4", bits=12)
+
+
 def test_quant_table_ties_follow_the_target():
     # exponent 1: 255 * (1.f/255) = 1.0f exactly, times 0.5 = 0.5, a tie.
     assert quant_table(1, "esp32p4")[0, 255] == 0  # half to even
