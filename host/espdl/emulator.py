@@ -230,3 +230,20 @@ def first_divergence(a: dict[str, np.ndarray], b: dict[str, np.ndarray], order: 
         if bad.any():
             return Divergence(name, i, "values differ", float(diff.max()), int(bad.sum()))
     return None
+
+
+def in_espdl_layout(other: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`other` (a tensor from another engine, e.g. ESP-PPQ's NCHW) in the layout of the emulator's `like`.
+
+    ESP-DL holds feature maps NHWC, but the exporter keeps some 4-D tensors as they were (the attention
+    block's reshaped maps), so the shapes decide; when they cannot (C == H == W, e.g. 80 channels on an
+    80x80 map), the layout under which the values agree is taken - a wrong permutation of real data
+    cannot agree.
+    """
+    a = np.asarray(other)
+    candidates = [a] if a.shape == like.shape else []
+    if a.ndim == 4 and a.transpose(0, 2, 3, 1).shape == like.shape:
+        candidates.append(a.transpose(0, 2, 3, 1))
+    if not candidates:
+        return a
+    return next((c for c in candidates if np.array_equal(c, like)), candidates[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.espdl import Emulator, first_divergence, load, selftest
+from host.espdl import Emulator, first_divergence, in_espdl_layout, load, selftest
 from host.espdl.check import check_file, errors
 from host.hil.plugin import DEFAULT_IMAGES, test_images
 from host.model import quantize_model
@@ -57,7 +57,7 @@ def _stage_by_stage(model, espdl, simulator, tensor):
     ppq = {}
     for name, out in simulator.intermediates(tensor, names).items():
         a = out if ours[name].dtype.kind == "f" else np.round(out / 2.0 ** ours.exponents[name])
-        ppq[name] = a.transpose(0, 2, 3, 1) if a.shape != ours[name].shape and a.ndim == 4 else a
+        ppq[name] = in_espdl_layout(a, ours[name])
     return first_divergence(ours, ppq, names), len(names)
 
 
