@@ -72,7 +72,7 @@ def test_bad_inputs_to_the_simulator(tiny_simulator, tmp_path):
 
     with pytest.raises(HarnessError, match="NHWC"):
         tiny_simulator.run(np.zeros((1, 3, 64, 64), dtype=np.int8))
-    with pytest.raises(HarnessError, match="int8 tensor"):
+    with pytest.raises(HarnessError, match="integer tensor from preprocess"):
         tiny_simulator.run(np.zeros((1, 64, 64, 3), dtype=np.float32))
     with pytest.raises(HarnessError, match="does not exist"):
         PPQSimulator(tmp_path / "missing.native")
