@@ -80,7 +80,7 @@ def fma32(a: np.ndarray | float, b: np.ndarray | float, c: np.ndarray | float) -
         nudge = np.isfinite(s) & (err != 0) & ((bits & 1) == 0)
         step = np.where(np.signbit(err) == np.signbit(s), 1, -1)
         odd = np.where(nudge, bits + step, bits).view(f64)
-    return odd.astype(f32)
+        return odd.astype(f32)
 
 
 def _mul_add(a, b, c, fused: bool) -> np.ndarray:
