@@ -198,12 +198,16 @@ def _selftest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ok": result.ok, "target": args.target, "espdl_version": args.espdl_version,
                           "model_sha256": model.sha256,
-                          "outputs": [o.__dict__ | {"ok": o.ok} for o in result.outputs]}, indent=2))
+                          "outputs": [o.__dict__ | {"ok": o.ok} for o in result.outputs],
+                          "notes": result.notes}, indent=2))
     else:
         for o in result.outputs:
             status = "ok" if o.ok else f"MISMATCH ({o.mismatches} values, max |diff| {o.max_abs_diff})"
             print(f"{o.name:12s} {str(list(o.shape)):20s} {status}")
-        print(f"selftest {'passed' if result.ok else 'FAILED'} ({args.target}, esp-dl {args.espdl_version})")
+        for node, note in result.notes.items():
+            print(f"note: {node}: {note}")
+        print(f"selftest {'passed' if result.ok else 'FAILED'} ({args.target}, esp-dl {args.espdl_version})"
+              + (f"; {len(result.notes)} note(s) above: what the emulator could not prove" if result.notes else ""))
     return 0 if result.ok else 1
 
 

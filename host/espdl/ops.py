@@ -130,6 +130,43 @@ def _conv_params(node: Node):
     return k, pads, strides, dil
 
 
+S3_LANE_LIMIT = float(1 << 19)
+
+
+def _s3_lanes_apply(em: Emulator, x: np.ndarray) -> bool:
+    return em.target == "esp32s3" and x.dtype == np.int8
+
+
+def _note_s3_lanes(em: Emulator, node: Node, worst: float) -> None:
+    """ESP32-S3 accumulates int8 MACs in 20-bit lanes that saturate after every MAC; neither esp-ppq nor
+    this emulator (exact integer sums) models that, and the kernels' accumulation order is not public
+    (prebuilt in esp-dl). When sum |x * w| + |bias| stays below 2^19 no order can saturate, so the result
+    is proven exact; otherwise the node is named in `em.notes`."""
+    if worst >= S3_LANE_LIMIT:
+        em.note(node, f"ESP32-S3 int8 MACs accumulate in 20-bit saturating lanes; here sum |x*w| + |bias| "
+                      f"reaches {worst:.0f} (2^{np.log2(worst):.2f} >= 2^19), so the chip may saturate where "
+                      f"this emulator computes the exact sum")
+
+
+def _conv_accumulate(x: np.ndarray, w: np.ndarray, depthwise: bool, geometry) -> tuple[np.ndarray, int, int]:
+    """Sum of products of an NHWC input with a (K, N) or depthwise (KH, KW, N) filter, in x's float type."""
+    kh, kw, sh, sw, dh, dw, pads = geometry
+    n_b, c_in = x.shape[0], x.shape[3]
+    xf = _pad_nhwc(x, pads)
+    win, oh, ow = _conv_windows(xf, kh, kw, sh, sw, dh, dw)
+    if depthwise:
+        acc = np.zeros((n_b, oh, ow, c_in), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                acc += win[:, :, :, i, j, :] * w[i, j]
+        return acc.reshape(-1, c_in), oh, ow
+    if (kh, kw, sh, sw) == (1, 1, 1, 1):
+        cols = xf.reshape(-1, c_in)
+    else:
+        cols = win.reshape(n_b * oh * ow, kh * kw * c_in)
+    return cols @ w, oh, ow
+
+
 @op("Conv")
 def conv(em: Emulator, node: Node, xs: list) -> list:
     x, w_name = xs[0], node.inputs[1]
@@ -152,21 +189,11 @@ def conv(em: Emulator, node: Node, xs: list) -> list:
     mm_bound = float(np.abs(x).max(initial=0)) * wf.colsum_max
     ft = _float_dtype(mm_bound, node)
     at = _float_dtype(mm_bound + wf.bias_max(bias), node)
-    xf = _pad_nhwc(x.astype(ft), pads)
-    win, oh, ow = _conv_windows(xf, kh, kw, sh, sw, dh, dw)
-    if depthwise:
-        w3 = wf.get(ft)
-        acc = np.zeros((n_b, oh, ow, c_in), dtype=ft)
-        for i in range(kh):
-            for j in range(kw):
-                acc += win[:, :, :, i, j, :] * w3[i, j]
-        acc = acc.reshape(-1, c_in)
-    else:
-        if (kh, kw, sh, sw) == (1, 1, 1, 1):
-            cols = xf.reshape(-1, c_in)
-        else:
-            cols = win.reshape(n_b * oh * ow, kh * kw * c_in)
-        acc = cols @ wf.get(ft)
+    geometry = (kh, kw, sh, sw, dh, dw, pads)
+    acc, oh, ow = _conv_accumulate(x.astype(ft), wf.get(ft), depthwise, geometry)
+    if _s3_lanes_apply(em, x) and mm_bound + wf.bias_max(bias) >= S3_LANE_LIMIT:
+        worst = _conv_accumulate(np.abs(x).astype(np.float64), np.abs(wf.get(np.float64)), depthwise, geometry)[0]
+        _note_s3_lanes(em, node, float(worst.max(initial=0)) + wf.bias_max(bias))
     acc = acc.astype(at, copy=False)
     if bias is not None:
         acc += bias.astype(at)
@@ -194,6 +221,9 @@ def gemm(em: Emulator, node: Node, xs: list) -> list:
     ft = _float_dtype(mm_bound, node)
     at = _float_dtype(mm_bound + wf.bias_max(bias), node)
     acc = (x.reshape(-1, k).astype(ft) @ wf.get(ft)).astype(at, copy=False)
+    if _s3_lanes_apply(em, x) and mm_bound + wf.bias_max(bias) >= S3_LANE_LIMIT:
+        worst = np.abs(x.reshape(-1, k)).astype(np.float64) @ np.abs(wf.get(np.float64))
+        _note_s3_lanes(em, node, float(worst.max(initial=0)) + wf.bias_max(bias))
     if bias is not None:
         acc += bias.astype(at)
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - _weight_exponents(
@@ -231,6 +261,9 @@ def matmul(em: Emulator, node: Node, xs: list) -> list:
     bound = float(np.abs(a).max(initial=0)) * float(np.abs(bmat.astype(np.int64)).sum(axis=-2).max(initial=0))
     ft = _float_dtype(bound, node)
     acc = np.matmul(a.astype(ft), bmat.astype(ft))
+    if _s3_lanes_apply(em, a) and bound >= S3_LANE_LIMIT:
+        worst = np.matmul(np.abs(a).astype(np.float64), np.abs(bmat.astype(np.float64)))
+        _note_s3_lanes(em, node, float(worst.max(initial=0)))
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - e_b
     return [_requant(em, node, acc, shift)]
 

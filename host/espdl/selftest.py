@@ -31,6 +31,7 @@ class OutputCheck:
 @dataclass
 class SelftestResult:
     outputs: list[OutputCheck] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)  # node -> what the emulator could not prove (Emulator.notes)
 
     @property
     def ok(self) -> bool:
@@ -64,4 +65,5 @@ def selftest(model: EspdlModel, target: str, espdl_version: str = "3.3.9", int16
         tol = int16_tolerance if want.dtype == np.int16 else 0
         result.outputs.append(OutputCheck(name, tuple(have.shape), int((diff > tol).sum()),
                                           int(diff.max(initial=0)), tol))
+    result.notes = dict(em.notes)
     return result
