@@ -11,6 +11,7 @@ from a git copy of Espressif's fork) into a temporary directory.
     python tools/check_device_libm.py                      # Debian newlib 3.3.0, -O2, 10**6 random
     python tools/check_device_libm.py --newlib-git /work/.mirror/espressif+newlib-esp32/repo \
         --ref esp-4.3.0 --write-golden fixtures/libm/newlib_rv32imafc.json
+    python tools/check_device_libm.py --native-fma          # the same routines, x86-64 gcc -O2 -mfma
 
 Prints, per function and argument set: mismatches against the numpy model (must be 0), and how
 many results differ from the host C library (glibc) and from np.exp/np.log in float64 rounded to
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import functools
 import io
 import json
 import shutil
@@ -160,6 +162,42 @@ def build_oracle(files: dict[str, bytes], workdir: Path, opt: str) -> tuple[Path
     return elf, cflags
 
 
+def build_native(files: dict[str, bytes], workdir: Path, opt: str) -> tuple[Path, list[str]]:
+    """The same newlib routines built for this host with `cc -mfma` (x86-64) as a shared library.
+
+    A second GCC back end with a fused float multiply-add: identical results mean GCC's contraction
+    choices for these routines do not depend on the target (the argument for ESP32-S3's madd.s).
+    """
+    for rel, data in files.items():
+        (workdir / Path(rel).name).write_bytes(data)
+    (workdir / "glue.c").write_text(
+        "static int e; int *__errno(void) { return &e; }\n"
+        "enum __fdlibm_version { __fdlibm_ieee = -1, __fdlibm_posix };\n"
+        "enum __fdlibm_version __fdlib_version = __fdlibm_ieee;\n"
+    )
+    gcc_include = subprocess.run(["cc", "-print-file-name=include"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+    renames = [f"-D{n}=nl_{n}" for n in ("expf", "logf", "finitef", "nanf")]
+    cflags = [opt, "-mfma", "-fno-builtin", "-fPIC"]
+    sources = [str(workdir / Path(rel).name) for rel in SOURCES + HELPERS if rel in files]
+    lib = workdir / "libnewlib_native.so"
+    subprocess.run(
+        ["cc", *cflags, "-shared", "-w", "-nostdinc", "-isystem", gcc_include, "-I", str(workdir),
+         "-isystem", str(NEWLIB_HEADERS), *renames, *sources, str(workdir / "glue.c"), "-o", str(lib)],
+        check=True,
+    )
+    return lib, ["cc", *cflags]
+
+
+def run_native(lib: Path, op: str, args: np.ndarray) -> np.ndarray:
+    """expf/logf of float32 `args` from the host build of the newlib routines."""
+    fn = getattr(ctypes.CDLL(str(lib)), f"nl_{op}")
+    fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+    out = np.array([fn(float(v)) for v in np.asarray(args, dtype=np.float32).reshape(-1)], dtype=np.float32)
+    out.view(np.uint32)[np.isnan(out)] = libm.CANONICAL_NAN  # x86 propagates NaN payloads; RISC-V does not
+    return out
+
+
 def fused_instructions(elf: Path) -> dict[str, int]:
     """How many fused multiply-add instructions each compiled routine contains (objdump of the oracle)."""
     dump = subprocess.run(["riscv64-unknown-elf-objdump", "-d", str(elf)], capture_output=True, text=True,
@@ -245,9 +283,9 @@ def model(op: str, args: np.ndarray, fused: bool, tiny: int) -> np.ndarray:
     return libm._logf_array(args, fused)
 
 
-def compare(elf: Path, op: str, what: str, args: np.ndarray, fused: bool, tiny: int) -> tuple[int, np.ndarray]:
+def compare(evaluate, op: str, what: str, args: np.ndarray, fused: bool, tiny: int) -> tuple[int, np.ndarray]:
     """Print the figures for one argument set; returns the mismatch count and the oracle's results."""
-    oracle = run_oracle(elf, op, args)
+    oracle = evaluate(op, args)
     mine = model(op, args, fused, tiny)
     mismatches = int((~_same(mine, oracle)).sum())
     finite = np.isfinite(oracle)
@@ -282,9 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random", type=int, default=1_000_000, help="random arguments per function")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write-golden", type=Path, help="write the oracle's results as a golden JSON file")
+    parser.add_argument("--native-fma", action="store_true",
+                        help="check the same routines built for this host with cc -mfma instead of the qemu oracle")
     args = parser.parse_args(argv)
 
-    lacking = missing_tools()
+    lacking = missing_tools() if not args.native_fma else [
+        t for t in ("cc", str(NEWLIB_HEADERS / "newlib.h")) if shutil.which(t) is None and not Path(t).exists()]
+    if args.native_fma and " fma " not in Path("/proc/cpuinfo").read_text().replace("\n", " "):
+        lacking.append("a host CPU with FMA")
     if args.newlib_git is None and not args.newlib_tarball.is_file():
         lacking.append(str(args.newlib_tarball))
     if lacking:
@@ -294,18 +337,31 @@ def main(argv: list[str] | None = None) -> int:
         files, version = newlib_from_git(args.newlib_git, args.ref)
     else:
         files, version = newlib_from_tarball(args.newlib_tarball)
-    cc_version = subprocess.run([CC, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
-    qemu_version = subprocess.run([QEMU, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    cc_version = qemu_version = ""
+    if not args.native_fma:
+        cc_version = subprocess.run([CC, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+        qemu_version = subprocess.run([QEMU, "--version"], capture_output=True, text=True,
+                                      check=True).stdout.splitlines()[0]
     source = files["libm/math/ef_exp.c"].decode()
     tiny = 0x34000000 if "hx < 0x34000000" in source else 0x31800000
     fused = args.libm == libm.CHIP_LIBM
     total = 0
     results: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory(prefix="libm-oracle-") as tmp:
-        elf, cflags = build_oracle(files, Path(tmp), args.opt)
-        fused_ops = fused_instructions(elf)
-        print(f"oracle: newlib {version}; {cc_version}; {' '.join(cflags)}; {qemu_version}")
-        print(f"fused multiply-adds in the compiled routines: {fused_ops or 'none'}")
+        if args.native_fma:
+            if args.write_golden:
+                raise SystemExit("--write-golden records the rv32imafc oracle: drop --native-fma")
+            lib, cflags = build_native(files, Path(tmp), args.opt)
+            evaluate = functools.partial(run_native, lib)
+            fused_ops = {}
+            host_cc = subprocess.run(["cc", "--version"], capture_output=True, text=True, check=True).stdout
+            print(f"native: newlib {version}; {host_cc.splitlines()[0]}; {' '.join(cflags)}")
+        else:
+            elf, cflags = build_oracle(files, Path(tmp), args.opt)
+            evaluate = functools.partial(run_oracle, elf)
+            fused_ops = fused_instructions(elf)
+            print(f"oracle: newlib {version}; {cc_version}; {' '.join(cflags)}; {qemu_version}")
+            print(f"fused multiply-adds in the compiled routines: {fused_ops or 'none'}")
         print(f"model: host.reference.libm, libm={args.libm}, expf returns 1 + x below |x| word {tiny:#x}")
         sets = {
             "expf": {"k*2**e": expf_multiples_args(), "special": special_args(),
@@ -316,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         for op, named in sets.items():
             results[op] = {}
             for what, values in named.items():
-                bad, oracle = compare(elf, op, what, values, fused, tiny)
+                bad, oracle = compare(evaluate, op, what, values, fused, tiny)
                 total += bad
                 results[op][what] = oracle
         if args.write_golden:
