@@ -98,3 +98,10 @@ def test_cli_prints_the_partition_layout(capsys):
     assert cli.run(parser.parse_args(["partitions", "--target", "esp32s3", "--config", "usj"])) == 0
     out = capsys.readouterr().out
     assert "8 MB flash" in out and "model" in out and "0x200000" in out
+
+
+@pytest.mark.parametrize("target", ["esp32p4", "esp32s3"])
+def test_firmware_links_the_libm_the_host_models(target):
+    """host/reference/libm.py reproduces newlib's expf/logf; ESP-IDF 6 would otherwise link picolibc."""
+    for config in ("uart", "usj"):
+        assert read_sdkconfig(sdkconfig_defaults(target, config)).get("CONFIG_LIBC_NEWLIB") == "y"
