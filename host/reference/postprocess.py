@@ -86,7 +86,7 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
     """`1.0 / (1.0 + expf(-x))`: expf in float32, the rest in double, rounded to float."""
     from host.reference.libm import expf
 
-    e = np.vectorize(lambda v: float(expf(-v)), otypes=[f64])(np.asarray(x, dtype=f32))
+    e = np.asarray(expf(-np.asarray(x, dtype=f32)), dtype=f64)
     return (1.0 / (1.0 + e)).astype(f32)
 
 
