@@ -9,6 +9,8 @@ The host must reproduce the chip's rule: a single tie decides an int8 threshold.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from host.errors import HarnessError
@@ -57,3 +59,14 @@ def quantize_float32(values: np.ndarray | float, inv_scale: np.float32, target: 
     q = round_float32(product, target)
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return np.clip(q, lo, hi)
+
+
+def pow2_exponent(scale, what: str) -> int:
+    """The exponent e of a quantization scale 2**e (ESP-DL has one per tensor); a HarnessError otherwise."""
+    values = np.atleast_1d(np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale, dtype=np.float64))
+    if values.size != 1:
+        raise HarnessError(f"{what} is quantized per channel; ESP-DL's yolo11 pipeline needs one exponent per tensor")
+    exp = math.log2(float(values[0]))
+    if not float(exp).is_integer():
+        raise HarnessError(f"{what} has scale {values[0]}, not a power of two: quantize the model for an ESP-DL target")
+    return int(exp)

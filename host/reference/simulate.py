@@ -23,6 +23,7 @@ import numpy as np
 
 from host.errors import HarnessError
 from host.reference.postprocess import OUTPUT_NAMES
+from host.reference.rounding import pow2_exponent
 from host.reference.int16 import int16_accumulation_hooks
 from host.reference.softmax import softmax_hooks
 
@@ -39,16 +40,6 @@ class RawOutputs:
     def dequantized(self) -> dict[str, np.ndarray]:
         """float32 NHWC values q * 2**exp."""
         return {n: t.astype(np.float32) * np.float32(2.0 ** self.exponents[n]) for n, t in self.tensors.items()}
-
-
-def _pow2_exponent(scale, what: str) -> int:
-    values = np.atleast_1d(np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale, dtype=np.float64))
-    if values.size != 1:
-        raise HarnessError(f"{what} is quantized per channel; ESP-DL's yolo11 pipeline needs one exponent per tensor")
-    exp = math.log2(float(values[0]))
-    if not float(exp).is_integer():
-        raise HarnessError(f"{what} has scale {values[0]}, not a power of two: quantize the model for an ESP-DL target")
-    return int(exp)
 
 
 def _int_dtype(config, what: str) -> np.dtype:
@@ -88,7 +79,7 @@ class PPQSimulator:
         self.output_dtypes: dict[str, np.dtype] = {}
         for name in self.output_names:
             config = self._output_config(name)
-            self.output_exponents[name] = _pow2_exponent(config.scale, f"output {name}")
+            self.output_exponents[name] = pow2_exponent(config.scale, f"output {name}")
             self.output_dtypes[name] = _int_dtype(config, f"output {name}")
         self.executor = TorchExecutor(self.graph, device="cpu")
         self.hooks = softmax_hooks(self.graph, self.executor) | int16_accumulation_hooks(self.graph)
@@ -115,7 +106,7 @@ class PPQSimulator:
         ]
         if not configs:
             raise HarnessError(f"graph input {name} is not quantized: pass an ESP-PPQ quantized graph")
-        exponent = _pow2_exponent(configs[0].scale, f"input {name}")
+        exponent = pow2_exponent(configs[0].scale, f"input {name}")
         dtype = _int_dtype(configs[0], f"input {name}")
         shape = tuple(int(v) for v in (var.shape or ()))
         return name, exponent, dtype, shape

@@ -22,6 +22,7 @@ import numpy as np
 
 from host.errors import HarnessError
 from host.reference.libm import expf_of_multiples
+from host.reference.rounding import pow2_exponent
 
 
 def espdl_softmax(q: np.ndarray, exponent: int, axis: int = -1) -> np.ndarray:
@@ -39,14 +40,6 @@ def espdl_softmax(q: np.ndarray, exponent: int, axis: int = -1) -> np.ndarray:
         total = total + e[..., i]
     reciprocal = np.float32(1.0) / total
     return np.moveaxis(e * reciprocal[..., None], -1, axis)
-
-
-def _exponent(config, what: str) -> int:
-    scale = float(np.asarray(config.scale.detach().cpu() if hasattr(config.scale, "detach") else config.scale).reshape(-1)[0])
-    exponent = np.log2(scale)
-    if not float(exponent).is_integer():
-        raise HarnessError(f"{what} has scale {scale}, not a power of two: quantize the model for an ESP-DL target")
-    return int(exponent)
 
 
 def softmax_hooks(graph, executor) -> dict:
@@ -93,6 +86,6 @@ def softmax_hooks(graph, executor) -> dict:
         if config.state == QuantizationStates.FP32 or int(config.num_of_bits) not in (8, 16):
             continue
         dtype = np.dtype(np.int8 if int(config.num_of_bits) == 8 else np.int16)
-        hooks[op.name] = EspdlSoftmaxHook(op, _exponent(config, f"input of {op.name}"), dtype,
+        hooks[op.name] = EspdlSoftmaxHook(op, pow2_exponent(config.scale, f"input of {op.name}"), dtype,
                                           int(op.attributes.get("axis", -1)))
     return hooks
