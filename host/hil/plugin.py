@@ -218,6 +218,8 @@ def hil(request: pytest.FixtureRequest):
         "firmware_config": "sim" if choice.kind == "sim" else info.raw.get("config", "unknown"),
         "espdl_check_warnings": [str(f) for f in findings],
     }
+    if choice.kind == "sim":
+        session.provenance["sim_emulator_notes"] = emulator_notes(session.model, target)
     session.results = ResultsWriter(report_dir, session.provenance)
     _SESSION = session
     yield session
@@ -242,6 +244,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     write_report(_SESSION.results.dir, _SESSION.provenance, _SESSION.results.records)
 
 
+def emulator_notes(model, target: str) -> list[str]:
+    """What the sim DUT's emulator cannot prove about this model on the embedded test input (e.g. ESP32-S3
+    convs whose 20-bit lanes could saturate on the chip): the sim's fidelity limits, for the report."""
+    from host.espdl import load, selftest
+
+    espdl = load(model.espdl_path)
+    if not espdl.test_inputs:
+        return ["no embedded test values: the emulator's fidelity notes were not computed"]
+    return [f"{node}: {note}" for node, note in selftest(espdl, target, model.espdl_version).notes.items()]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if _SESSION is None:
         return
@@ -249,4 +262,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_sep("-", "yolo11-hil")
     terminalreporter.write_line(f"DUT: {p['dut_kind']} ({p['dut_reason']}); latencies {p['latency_label']}")
     terminalreporter.write_line(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}")
+    notes = p.get("sim_emulator_notes") or []
+    if notes:
+        terminalreporter.write_line(f"sim DUT fidelity: {len(notes)} emulator note(s), e.g. {notes[0]}")
     terminalreporter.write_line(f"reports: {_SESSION.results.dir}/results.json, report.html")

@@ -32,6 +32,7 @@ def test_hil_session_on_the_sim_writes_every_report(tmp_path: Path) -> None:
     assert "running on the SIMULATED DUT" in out and "latencies simulated" in out
     lines = [json.loads(line) for line in (reports / "results.jsonl").read_text().splitlines()]
     assert lines[0]["kind"] == "session" and lines[0]["dut_kind"] == "sim"
+    assert lines[0]["sim_emulator_notes"] == []  # a small int8 P4 model: nothing the emulator cannot prove
     detections = [r for r in lines if r["kind"] == "detect"]
     assert len(detections) == len(list((ROOT / "fixtures" / "images").glob("*.png")))
     assert all(r["passed"] for r in detections)
