@@ -461,12 +461,7 @@ static std::string error_code(const JsonObject &o)
 static void unit_service()
 {
     FakeBackend fb;
-    Limits lim;
-    lim.max_image = 30000;
-    lim.chunk_max = 1000;
-    lim.window_max = 8;
-    lim.rx_buffer = 4000;
-    lim.upload_timeout_ms = 500;
+    Limits lim = serve_limits();
     Service svc(fb, lim);
     std::vector<std::string> types;
 
