@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-OUTPUT_NAMES = ("box0", "score0", "box1", "score1", "box2", "score2")
+from host.chip.detection import OUTPUT_NAMES, Box
+
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,8 @@ class BoxComparison:
         return "boxes equal" if self.equal else "; ".join(self.problems)
 
 
-def _as_tuple(box: Any) -> tuple[int, float, tuple[int, int, int, int]]:
-    """(category, score, (x1, y1, x2, y2)) from a protocol Box or a reference Box."""
-    if hasattr(box, "x1"):
-        return int(box.category), float(box.score), (box.x1, box.y1, box.x2, box.y2)
-    return int(box.category), float(box.score), tuple(int(v) for v in box.box)
+def _as_tuple(box: Box) -> tuple[int, float, tuple[int, int, int, int]]:
+    return int(box.category), float(box.score), box.box
 
 
 def iou(a: Sequence[int], b: Sequence[int]) -> float:
@@ -58,7 +56,7 @@ def iou(a: Sequence[int], b: Sequence[int]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def compare_boxes(device: Sequence[Any], reference: Sequence[Any], tol: Tolerance = Tolerance(),
+def compare_boxes(device: Sequence[Box], reference: Sequence[Box], tol: Tolerance = Tolerance(),
                   score_floor: float = 0.0) -> BoxComparison:
     """Compare device boxes with reference boxes, in order when exact, by greedy IoU matching otherwise."""
     dev = [_as_tuple(b) for b in device]

@@ -34,7 +34,7 @@ def _median_ms(fn, repeat: int) -> float:
 
 
 def _images(folder: Path | None) -> list:
-    from host.reference.preprocess import load_image
+    from host.chip.preprocess import load_image
 
     if folder is not None:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from host.model import quantize_model
-    from host.reference.postprocess import postprocess
-    from host.reference.preprocess import preprocess
+    from host.chip.postprocess import postprocess
+    from host.chip.preprocess import preprocess
     from host.reference.reference import simulator_for
 
     torch.set_num_threads(2)

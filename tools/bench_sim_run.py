@@ -31,8 +31,8 @@ def main() -> int:
     from host.espdl import Emulator, load, write_pdl3
     from host.hil.plugin import DEFAULT_IMAGES, test_images
     from host.model import quantize_model
-    from host.reference.postprocess import postprocess
-    from host.reference.preprocess import load_image, preprocess
+    from host.chip.postprocess import postprocess
+    from host.chip.preprocess import load_image, preprocess
     from host.reference.reference import reference
     from host.verdict import compare_boxes
 

@@ -1,4 +1,4 @@
-"""Check host/reference/libm.py bit for bit against newlib's expf/logf compiled for rv32imafc and run in qemu.
+"""Check host/chip/libm.py bit for bit against newlib's expf/logf compiled for rv32imafc and run in qemu.
 
 The oracle: newlib's own ef_exp.c/ef_log.c/wf_exp.c/wf_log.c (and the few helpers they call),
 compiled with Debian's riscv64-unknown-elf-gcc for the ESP32-P4 ISA (rv32imafc, ilp32f) at the
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             fused_ops = fused_instructions(elf)
             print(f"oracle: newlib {version}; {cc_version}; {' '.join(cflags)}; {qemu_version}")
             print(f"fused multiply-adds in the compiled routines: {fused_ops or 'none'}")
-        print(f"model: host.reference.libm, libm={args.libm}, expf returns 1 + x below |x| word {tiny:#x}")
+        print(f"model: host.chip.libm, libm={args.libm}, expf returns 1 + x below |x| word {tiny:#x}")
         sets = {
             "expf": {"k*2**e": expf_multiples_args(), "special": special_args(),
                      "random": random_args("expf", args.random, args.seed)},

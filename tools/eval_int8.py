@@ -21,7 +21,7 @@ from tools.eval_fixture import IMAGES, coco_ground_truth, coco_map, evaluate  # 
 
 
 def int8_detections(model, names: dict[str, int], target: str) -> list[dict]:
-    from host.reference.preprocess import load_image
+    from host.chip.preprocess import load_image
     from host.reference.reference import reference
 
     dets = []

@@ -13,10 +13,9 @@ from host.espdl.container import read_edl2, read_pdl3, write_edl2, write_pdl3
 from host.espdl.emulator import Divergence, Emulator, TensorDict, first_divergence, in_espdl_layout
 from host.espdl.model import EspdlModel, load, load_bytes
 from host.espdl.selftest import selftest
-from host.espdl.versions import ESPDL_VERSIONS
 
 __all__ = [
-    "ESPDL_VERSIONS", "Divergence", "Emulator", "EspdlModel", "TensorDict", "first_divergence", "in_espdl_layout",
+    "Divergence", "Emulator", "EspdlModel", "TensorDict", "first_divergence", "in_espdl_layout",
     "load",
     "load_bytes", "read_edl2", "read_pdl3", "selftest", "write_edl2", "write_pdl3",
 ]

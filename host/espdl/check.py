@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from host import compat
+from host.chip.releases import FIRMWARE_ESPDL_VERSION, EspdlFeatures, espdl_features
 from host.errors import HarnessError
 
 MODEL_PARTITION = "model"
@@ -38,32 +38,25 @@ class Finding:
         return f"{self.level.upper()} {self.code}{where}: {self.message}"
 
 
-def model_partition_size(target: str, config: str = "uart") -> int | None:
-    """Size of the firmware's `model` partition for (target, config), from host.firmware's partition table."""
-    from host.firmware import model_partition
-
-    try:
-        return model_partition(target, config, MODEL_PARTITION).size
-    except HarnessError:
-        return None  # no firmware tree here (e.g. an installed copy): the size check is skipped, and said
-
-
 def check_bytes(data: bytes, target: str = "esp32p4", espdl_version: str | None = None, key: bytes | None = None,
-                partition_size: int | None = -1) -> list[Finding]:
-    """All findings for one .espdl file's bytes (PDL3 packs are checked model by model)."""
+                partition_size: int | None = None) -> list[Finding]:
+    """All findings for one .espdl file's bytes (PDL3 packs are checked model by model).
+
+    `partition_size`: the firmware's model partition in bytes (host.firmware.model_partition_size);
+    None when unknown, which is said in a warning."""
     from host.espdl.container import detect_format, edl2_header, read_pdl3
     from host.espdl.model import load_bytes
 
-    features = compat.espdl_features(espdl_version)
+    features = espdl_features(espdl_version)
     findings: list[Finding] = []
-    size_limit = model_partition_size(target) if partition_size == -1 else partition_size
+    size_limit = partition_size
     fmt = detect_format(data)
     if fmt == "PDL3":
         pack = read_pdl3(data)
         blobs = [(name, pack.get(name)) for name in pack.names()]
     else:
         blobs = [(None, data)]
-    if partition_size == -1 and size_limit is None:
+    if size_limit is None:
         findings.append(Finding("warning", "partition_unknown", None, "the firmware's partition table was not found "
                                 "(no firmware/ tree): the model size was not checked against the model partition"))
     if size_limit is not None and len(data) > size_limit:
@@ -80,7 +73,7 @@ def check_bytes(data: bytes, target: str = "esp32p4", espdl_version: str | None 
     return findings
 
 
-def check_model(model, target: str, features: compat.EspdlFeatures) -> list[Finding]:
+def check_model(model, target: str, features: EspdlFeatures) -> list[Finding]:
     from host.espdl import ops
 
     out: list[Finding] = []
@@ -157,11 +150,11 @@ def _check_conv(model, node, exp) -> list[Finding]:
 
 
 def check_file(path: str | Path, target: str = "esp32p4", espdl_version: str | None = None,
-               key: bytes | None = None) -> list[Finding]:
+               key: bytes | None = None, partition_size: int | None = None) -> list[Finding]:
     p = Path(path)
     if not p.is_file():
         raise HarnessError(f"{p} does not exist: pass the .espdl or PDL3 file to check")
-    return check_bytes(p.read_bytes(), target, espdl_version, key)
+    return check_bytes(p.read_bytes(), target, espdl_version, key, partition_size)
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

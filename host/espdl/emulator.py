@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.errors import HarnessError
-from host.espdl import ops, versions
+from host.chip.releases import FIRMWARE_ESPDL_VERSION, espdl_features
+from host.espdl import ops
+from host.espdl.ops import FloatWeights
 from host.espdl.model import EspdlModel, Node, Tensor
-from host.espdl.rounding import half_even
+from host.chip.targets import half_even
 
 _QUANT_DTYPES = {"S8": np.dtype(np.int8), "S16": np.dtype(np.int16), "W8A16": np.dtype(np.int16),
                  "F32": np.dtype(np.float32)}
@@ -39,34 +41,11 @@ class Divergence:
     mismatches: int | None = None
 
 
-class FloatWeights:
-    """A filter prepared for exact float matrix products, with the bound that proves them exact."""
-
-    def __init__(self, natural: np.ndarray, depthwise: bool):
-        if depthwise:
-            kh, kw, n, _ = natural.shape
-            self._int = natural.reshape(kh, kw, n).astype(np.int64)
-            self.colsum_max = float(np.abs(self._int).sum(axis=(0, 1)).max(initial=0))
-        else:
-            self._int = natural.reshape(-1, natural.shape[-1]).astype(np.int64)
-            self.colsum_max = float(np.abs(self._int).sum(axis=0).max(initial=0))
-        self._cache: dict[type, np.ndarray] = {}
-
-    def get(self, dtype: type) -> np.ndarray:
-        if dtype not in self._cache:
-            self._cache[dtype] = self._int.astype(dtype)
-        return self._cache[dtype]
-
-    @staticmethod
-    def bias_max(bias: np.ndarray | None) -> float:
-        return float(np.abs(bias.astype(np.int64)).max(initial=0)) if bias is not None else 0.0
-
-
 class Emulator:
     """Executes one EspdlModel for a target chip as a given esp-dl release would."""
 
     def __init__(self, model: EspdlModel, target: str = "esp32p4",
-                 espdl_version: str = versions.DEFAULT_ESPDL_VERSION, threads: int | None = 1):
+                 espdl_version: str = FIRMWARE_ESPDL_VERSION, threads: int | None = 1):
         """`threads` caps the BLAS threads while running (None: BLAS's default). One thread is the
         default because this graph's many small matrix products lose more to thread hand-off than
         they gain, and badly so on a machine whose cores are busy (10x measured with 2 threads)."""
@@ -74,7 +53,7 @@ class Emulator:
         self.threads = threads
         self.target = target
         self.even = half_even(target)
-        self.features = versions.features(espdl_version)
+        self.features = espdl_features(espdl_version)
         self._consts = model.initializers
         self._fw: dict[str, FloatWeights] = {}
         self._lut: dict[str, np.ndarray] = {}

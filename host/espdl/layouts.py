@@ -9,12 +9,7 @@ are [KH, KW, C, N] ([KH, KW, N, 1] for depthwise) whatever the element order.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from host.espdl.model import EspdlModel
 
 
 def align_for(quant_type: str) -> int:
@@ -48,28 +43,3 @@ def pack(w: np.ndarray, align: int, depthwise: bool = False) -> np.ndarray:
     head = w[..., :n_al].reshape(kh, kw, c, n // align, align).transpose(3, 0, 1, 2, 4).reshape(-1)
     tail = w[..., n_al:].transpose(3, 0, 1, 2).reshape(-1)
     return np.concatenate([head, tail])
-
-
-def unpack_filters(model: EspdlModel) -> None:
-    """Replace the `array` of every packed filter initializer by its natural layout, in place."""
-    for node in model.nodes:
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.inputs) < 2:
-            continue
-        t = model.initializers.get(node.inputs[1])
-        if t is None or t.layout != "plain":
-            continue
-        align = align_for(str(node.attributes.get("quant_type", "S8")))
-        if node.op_type in ("Conv", "Gemm"):
-            if len(t.dims) != 4:
-                continue  # Conv1d filters keep their stored form; the emulator refuses them by name
-            kh, kw, c, n = t.dims
-            depthwise = node.op_type == "Conv" and int(node.attributes.get("group", 1)) != 1
-            if depthwise:
-                c, n = 1, t.dims[2]
-            t.array = unpack(t.stored, kh, kw, c, n, align, depthwise)
-            t.layout = f"(N/{align})HWC{align}" + ("" if n % align == 0 else "_UNALIGNED")
-        elif len(t.dims) >= 2:
-            k, n = t.dims[-2:]
-            batches = t.stored.reshape(-1, k * n)
-            t.array = np.stack([unpack(b, 1, 1, k, n, align)[0, 0] for b in batches]).reshape(t.dims)
-            t.layout = f"(N/{align})HWC{align}" + ("" if n % align == 0 else "_UNALIGNED")

@@ -213,8 +213,33 @@ def _parse(payload: bytes, sha256: str, encrypted: bool) -> EspdlModel:
         test_inputs={t.name: t for t in (_tensor(x) for x in graph.tables(8))},
         test_outputs={t.name: t for t in (_tensor(x) for x in graph.tables(9))},
     )
-    layouts.unpack_filters(model)
+    _unpack_filters(model)
     return model
+
+
+def _unpack_filters(model: EspdlModel) -> None:
+    """Replace the `array` of every packed filter initializer by its natural layout, in place."""
+    for node in model.nodes:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.inputs) < 2:
+            continue
+        t = model.initializers.get(node.inputs[1])
+        if t is None or t.layout != "plain":
+            continue
+        align = layouts.align_for(str(node.attributes.get("quant_type", "S8")))
+        if node.op_type in ("Conv", "Gemm"):
+            if len(t.dims) != 4:
+                continue  # Conv1d filters keep their stored form; the emulator refuses them by name
+            kh, kw, c, n = t.dims
+            depthwise = node.op_type == "Conv" and int(node.attributes.get("group", 1)) != 1
+            if depthwise:
+                c, n = 1, t.dims[2]
+            t.array = layouts.unpack(t.stored, kh, kw, c, n, align, depthwise)
+            t.layout = f"(N/{align})HWC{align}" + ("" if n % align == 0 else "_UNALIGNED")
+        elif len(t.dims) >= 2:
+            k, n = t.dims[-2:]
+            batches = t.stored.reshape(-1, k * n)
+            t.array = np.stack([layouts.unpack(b, 1, 1, k, n, align)[0, 0] for b in batches]).reshape(t.dims)
+            t.layout = f"(N/{align})HWC{align}" + ("" if n % align == 0 else "_UNALIGNED")
 
 
 def load_bytes(data: bytes, key: bytes | None = None, name: str | None = None) -> EspdlModel:

@@ -8,21 +8,61 @@ node, so the emulator never approximates silently.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from host.chip.libm import expf as chip_expf
+from host.chip.releases import EspdlFeatures
+from host.chip.rounding import RANGES, round_float, saturate, shift_round
 from host.errors import HarnessError
 from host.espdl import layouts
-from host.espdl.rounding import RANGES, round_float, saturate, shift_round
-from host.reference.libm import expf as chip_expf
+from host.espdl.model import Node, Tensor
 
-if TYPE_CHECKING:
-    from host.espdl.emulator import Emulator
-    from host.espdl.model import Node
 
-OpFunc = Callable[["Emulator", "Node", list], list]
+class FloatWeights:
+    """A filter prepared for exact float matrix products, with the bound that proves them exact."""
+
+    def __init__(self, natural: np.ndarray, depthwise: bool):
+        if depthwise:
+            kh, kw, n, _ = natural.shape
+            self._int = natural.reshape(kh, kw, n).astype(np.int64)
+            self.colsum_max = float(np.abs(self._int).sum(axis=(0, 1)).max(initial=0))
+        else:
+            self._int = natural.reshape(-1, natural.shape[-1]).astype(np.int64)
+            self.colsum_max = float(np.abs(self._int).sum(axis=0).max(initial=0))
+        self._cache: dict[type, np.ndarray] = {}
+
+    def get(self, dtype: type) -> np.ndarray:
+        if dtype not in self._cache:
+            self._cache[dtype] = self._int.astype(dtype)
+        return self._cache[dtype]
+
+    @staticmethod
+    def bias_max(bias: np.ndarray | None) -> float:
+        return float(np.abs(bias.astype(np.int64)).max(initial=0)) if bias is not None else 0.0
+
+
+class OpContext(Protocol):
+    """What an operator may ask of the engine running it (host.espdl.emulator.Emulator implements it)."""
+
+    target: str
+    even: bool  # the chip rounds half to even (else half up)
+    features: EspdlFeatures  # the esp-dl release being emulated
+    notes: dict[str, str]  # node name -> what the emulator cannot prove about it
+
+    def note(self, node: Node, text: str) -> None: ...
+    def is_constant(self, name: str) -> bool: ...
+    def constant(self, name: str) -> Tensor: ...
+    def exponents_of(self, name: str) -> tuple[int, ...]: ...
+    def exponent(self, name: str) -> int: ...
+    def out_dtype(self, node: Node, index: int = 0) -> np.dtype: ...
+    def float_weights(self, name: str, depthwise: bool) -> FloatWeights: ...
+    def lut_u8(self, name: str, table: np.ndarray) -> np.ndarray: ...
+
+
+OpFunc = Callable[[OpContext, Node, list], list]
 OPS: dict[str, OpFunc] = {}
 F32_EXACT = float(1 << 24)  # below this every partial sum of integers is exact in float32
 
@@ -57,7 +97,7 @@ def _float_dtype(bound: float, node: Node) -> type:
     return np.float64
 
 
-def _requant(em: Emulator, node: Node, acc: np.ndarray, shift, out_index: int = 0) -> np.ndarray:
+def _requant(em: OpContext, node: Node, acc: np.ndarray, shift, out_index: int = 0) -> np.ndarray:
     """sat(rr(acc, shift)) then the fused activation, on an exact integer-valued float array.
 
     acc * 2^-shift is exact in binary floating point (a power-of-two scale), so rounding it with rint
@@ -82,14 +122,14 @@ def _requant(em: Emulator, node: Node, acc: np.ndarray, shift, out_index: int = 
     return v.astype(dtype)
 
 
-def _weight_exponents(em: Emulator, node: Node, name: str, n: int) -> np.ndarray:
+def _weight_exponents(em: OpContext, node: Node, name: str, n: int) -> np.ndarray:
     exps = np.asarray(em.exponents_of(name), dtype=np.int64)
     if exps.size not in (1, n):
         raise HarnessError(f"node {node.name!r}: {exps.size} weight exponents for {n} output channels; corrupt model")
     return np.broadcast_to(exps, (n,))
 
 
-def _bias(em: Emulator, node: Node, n_out: int) -> np.ndarray | None:
+def _bias(em: OpContext, node: Node, n_out: int) -> np.ndarray | None:
     if len(node.inputs) > 2 and node.inputs[2]:
         b = em.constant(node.inputs[2]).array.reshape(-1)
         if b.size != n_out:
@@ -134,11 +174,11 @@ def _conv_params(node: Node):
 S3_LANE_LIMIT = float(1 << 19)
 
 
-def _s3_lanes_apply(em: Emulator, x: np.ndarray) -> bool:
+def _s3_lanes_apply(em: OpContext, x: np.ndarray) -> bool:
     return em.target == "esp32s3" and x.dtype == np.int8
 
 
-def _note_s3_lanes(em: Emulator, node: Node, worst: float) -> None:
+def _note_s3_lanes(em: OpContext, node: Node, worst: float) -> None:
     """ESP32-S3 accumulates int8 MACs in 20-bit lanes that saturate after every MAC; neither esp-ppq nor
     this emulator (exact integer sums) models that, and the kernels' accumulation order is not public
     (prebuilt in esp-dl). When sum |x * w| + |bias| stays below 2^19 no order can saturate, so the result
@@ -169,7 +209,7 @@ def _conv_accumulate(x: np.ndarray, w: np.ndarray, depthwise: bool, geometry) ->
 
 
 @op("Conv")
-def conv(em: Emulator, node: Node, xs: list) -> list:
+def conv(em: OpContext, node: Node, xs: list) -> list:
     x, w_name = xs[0], node.inputs[1]
     if x.ndim != 4:
         raise _unsupported(node, f"a {x.ndim}-D input (only NHWC 2-D convolutions)")
@@ -203,7 +243,7 @@ def conv(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Gemm")
-def gemm(em: Emulator, node: Node, xs: list) -> list:
+def gemm(em: OpContext, node: Node, xs: list) -> list:
     a = node.attributes
     if float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or int(a.get("transA", 0)):
         raise _unsupported(node, "alpha/beta other than 1 or transA")
@@ -233,7 +273,7 @@ def gemm(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("MatMul")
-def matmul(em: Emulator, node: Node, xs: list) -> list:
+def matmul(em: OpContext, node: Node, xs: list) -> list:
     a, b = xs
     if a.ndim < 2 or b.ndim < 2:
         raise _unsupported(node, "a 1-D operand")
@@ -246,7 +286,7 @@ def matmul(em: Emulator, node: Node, xs: list) -> list:
         layout = node.attributes.get("input1_layout", "packed")
         if layout not in ("packed", "native_kn"):
             raise _unsupported(node, f"input1_layout {layout!r}")
-        if layout == "native_kn" and em.features.reads_matmul_input1_layout:
+        if layout == "native_kn" and em.features.reads_input1_layout:
             bmat = b
         else:
             if layout == "native_kn":
@@ -269,7 +309,7 @@ def matmul(em: Emulator, node: Node, xs: list) -> list:
     return [_requant(em, node, acc, shift)]
 
 
-def _same_exponents(em: Emulator, node: Node, names: list[str]) -> None:
+def _same_exponents(em: OpContext, node: Node, names: list[str]) -> None:
     """esp-dl's data-movement ops and Add ignore exponents (they copy or add raw integers).
 
     Emulated as the chip does it; differing exponents are recorded in `em.notes`, since the result
@@ -281,14 +321,14 @@ def _same_exponents(em: Emulator, node: Node, names: list[str]) -> None:
 
 
 @op("Add")
-def add(em: Emulator, node: Node, xs: list) -> list:
+def add(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [*node.inputs[:2], node.outputs[0]])
     acc = xs[0].astype(np.int64) + xs[1].astype(np.int64)
     return [saturate(acc, em.out_dtype(node))]
 
 
 @op("Mul")
-def mul(em: Emulator, node: Node, xs: list) -> list:
+def mul(em: OpContext, node: Node, xs: list) -> list:
     acc = xs[0].astype(np.int64) * xs[1].astype(np.int64)
     shift = em.exponent(node.outputs[0]) - em.exponent(node.inputs[0]) - em.exponent(node.inputs[1])
     return [saturate(shift_round(acc, shift, em.even), em.out_dtype(node))]
@@ -301,14 +341,14 @@ def _axis(node: Node, axis: int, ndim: int) -> int:
 
 
 @op("Concat")
-def concat(em: Emulator, node: Node, xs: list) -> list:
+def concat(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [*node.inputs, node.outputs[0]])
     axis = _axis(node, int(node.attributes.get("axis", 0)), xs[0].ndim)
     return [np.concatenate(xs, axis=axis)]
 
 
 @op("Split")
-def split(em: Emulator, node: Node, xs: list) -> list:
+def split(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], *node.outputs])
     x = xs[0]
     axis = _axis(node, int(node.attributes.get("axis", 0)), x.ndim)
@@ -326,7 +366,7 @@ def split(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Slice")
-def slice_(em: Emulator, node: Node, xs: list) -> list:
+def slice_(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], node.outputs[0]])
     x = xs[0]
 
@@ -349,7 +389,7 @@ def slice_(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Transpose")
-def transpose(em: Emulator, node: Node, xs: list) -> list:
+def transpose(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], node.outputs[0]])
     x = xs[0]
     perm = node.attributes.get("perm")
@@ -358,7 +398,7 @@ def transpose(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Reshape")
-def reshape(em: Emulator, node: Node, xs: list) -> list:
+def reshape(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], node.outputs[0]])
     x = xs[0]
     shape = [int(v) for v in em.constant(node.inputs[1]).array.reshape(-1)]
@@ -371,7 +411,7 @@ def reshape(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Flatten")
-def flatten(em: Emulator, node: Node, xs: list) -> list:
+def flatten(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], node.outputs[0]])
     x = xs[0]
     axis = int(node.attributes.get("axis", 1)) % max(x.ndim, 1)
@@ -393,7 +433,7 @@ def _pool_params(node: Node, x: np.ndarray):
 
 
 @op("MaxPool")
-def maxpool(em: Emulator, node: Node, xs: list) -> list:
+def maxpool(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], node.outputs[0]])
     x = xs[0]
     (kh, kw), pads, (sh, sw) = _pool_params(node, x)
@@ -402,7 +442,7 @@ def maxpool(em: Emulator, node: Node, xs: list) -> list:
     return [win.max(axis=(3, 4))]
 
 
-def _avg(em: Emulator, node: Node, sums: np.ndarray, area: int) -> np.ndarray:
+def _avg(em: OpContext, node: Node, sums: np.ndarray, area: int) -> np.ndarray:
     """Window sum times 2^e_in / area / 2^e_out, rounded as the chip rounds.
 
     esp-dl's C kernel multiplies by a float scale; its P4/S3 SIMD kernels multiply by an integer
@@ -417,7 +457,7 @@ def _avg(em: Emulator, node: Node, sums: np.ndarray, area: int) -> np.ndarray:
 
 
 @op("AveragePool")
-def avgpool(em: Emulator, node: Node, xs: list) -> list:
+def avgpool(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     (kh, kw), pads, (sh, sw) = _pool_params(node, x)
     if any(pads) and int(node.attributes.get("count_include_pad", 0)) == 0:
@@ -427,7 +467,7 @@ def avgpool(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("GlobalAveragePool")
-def global_avgpool(em: Emulator, node: Node, xs: list) -> list:
+def global_avgpool(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     if x.ndim != 4:
         raise _unsupported(node, f"a {x.ndim}-D input")
@@ -435,7 +475,7 @@ def global_avgpool(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Pad")
-def pad(em: Emulator, node: Node, xs: list) -> list:
+def pad(em: OpContext, node: Node, xs: list) -> list:
     _same_exponents(em, node, [node.inputs[0], node.outputs[0]])
     x = xs[0]
     mode = node.attributes.get("mode", "constant")
@@ -453,7 +493,7 @@ def pad(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("Resize")
-def resize(em: Emulator, node: Node, xs: list) -> list:
+def resize(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     mode = node.attributes.get("mode", "nearest")
     if mode != "nearest":
@@ -483,7 +523,7 @@ def resize(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("RequantizeLinear")
-def requantize(em: Emulator, node: Node, xs: list) -> list:
+def requantize(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     if x.dtype.kind == "f":
         return quantize(em, node, xs)
@@ -492,7 +532,7 @@ def requantize(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("QuantizeLinear")
-def quantize(em: Emulator, node: Node, xs: list) -> list:
+def quantize(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     if x.dtype.kind != "f":
         return requantize(em, node, xs)
@@ -501,12 +541,12 @@ def quantize(em: Emulator, node: Node, xs: list) -> list:
 
 
 @op("DequantizeLinear")
-def dequantize(em: Emulator, node: Node, xs: list) -> list:
+def dequantize(em: OpContext, node: Node, xs: list) -> list:
     return [xs[0].astype(np.float32) * np.float32(2.0 ** em.exponent(node.inputs[0]))]
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
-    """The chip's expf (newlib's fdlibm float routine as GCC compiles it; host.reference.libm, checked
+    """The chip's expf (newlib's fdlibm float routine as GCC compiles it; host.chip.libm, checked
     against the real routine run under qemu-riscv32), element-wise in float32."""
     return np.asarray(chip_expf(np.asarray(x, dtype=np.float32)), dtype=np.float32)
 
@@ -526,7 +566,7 @@ def _sequential_softmax(t: np.ndarray, axis: int) -> np.ndarray:
 
 
 @op("Softmax")
-def softmax(em: Emulator, node: Node, xs: list) -> list:
+def softmax(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     axis = _axis(node, int(node.attributes.get("axis", -1)), x.ndim)
     if em.out_dtype(node).kind != "f":
@@ -544,7 +584,7 @@ def softmax(em: Emulator, node: Node, xs: list) -> list:
     return [_sequential_softmax(_expf(v), axis)]
 
 
-def _lut(em: Emulator, node: Node, x: np.ndarray) -> np.ndarray:
+def _lut(em: OpContext, node: Node, x: np.ndarray) -> np.ndarray:
     table = em.constant(node.attributes["lut"]) if isinstance(node.attributes["lut"], str) else None
     if table is None:
         raise HarnessError(f"node {node.name!r}: lut attribute does not name an initializer")
@@ -570,7 +610,7 @@ def _lut(em: Emulator, node: Node, x: np.ndarray) -> np.ndarray:
     raise _unsupported(node, f"a LUT on {x.dtype} input")
 
 
-def _float_activation(em: Emulator, node: Node, x: np.ndarray, fn) -> np.ndarray:
+def _float_activation(em: OpContext, node: Node, x: np.ndarray, fn) -> np.ndarray:
     v = x.astype(np.float32) * np.float32(2.0 ** em.exponent(node.inputs[0]))
     y = fn(v).astype(np.float32) * np.float32(2.0 ** -em.exponent(node.outputs[0]))
     return saturate(round_float(y, em.even), em.out_dtype(node))
@@ -583,7 +623,7 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
 
 @op("LUT", "Swish", "Sigmoid", "Relu", "LeakyRelu", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Exp", "Log", "Sqrt",
     "Clip", "PRelu")
-def activation(em: Emulator, node: Node, xs: list) -> list:
+def activation(em: OpContext, node: Node, xs: list) -> list:
     x = xs[0]
     if "lut" in node.attributes and x.dtype in (np.int8, np.int16):
         return [_lut(em, node, x)]

@@ -146,3 +146,12 @@ def model_partition(target: str, config: str, label: str = "model", firmware_dir
                 raise HarnessError(f"partition '{label}' must have type data (esp-dl looks it up as data)")
             return p
     raise HarnessError(f"no partition '{label}' in the {target} partition table: add one to firmware/partitions*.csv")
+
+
+def model_partition_size(target: str, config: str = "uart", firmware_dir: Path = FIRMWARE_DIR) -> int | None:
+    """Bytes of the firmware's model partition for (target, config); None without a firmware tree here
+    (an installed copy), so `espdl check` says the size was not checked."""
+    try:
+        return model_partition(target, config, firmware_dir=firmware_dir).size
+    except HarnessError:
+        return None

@@ -137,7 +137,7 @@ class HilSession:
         """The host reference for one image (computed once per session)."""
         key = str(image_path)
         if key not in self._references:
-            from host.reference.preprocess import load_image
+            from host.chip.preprocess import load_image
             from host.reference.reference import reference
 
             self._references[key] = reference(load_image(image_path), self.model, self.target, **self.thresholds())

@@ -62,7 +62,7 @@ def stretch(rgb: np.ndarray, imgsz: int) -> np.ndarray:
 
 def letterbox(rgb: np.ndarray, imgsz: int) -> np.ndarray:
     """The device's resize (ESP-DL letterbox, nearest neighbour, pad 114); float [0, 1] CHW."""
-    from host.reference.preprocess import YOLO11_PAD, letterbox_geometry, source_indices
+    from host.chip.preprocess import YOLO11_PAD, letterbox_geometry, source_indices
 
     height, width = rgb.shape[:2]
     geom = letterbox_geometry(width, height, imgsz, imgsz)
@@ -77,7 +77,7 @@ def letterbox(rgb: np.ndarray, imgsz: int) -> np.ndarray:
 
 def image_tensor(path: Path, imgsz: int, mode: str = "letterbox") -> np.ndarray:
     """One image file as float32 [1, 3, imgsz, imgsz] in [0, 1], resized the `mode` way."""
-    from host.reference.preprocess import load_image
+    from host.chip.preprocess import load_image
 
     if mode not in MODES:
         raise HarnessError(f"unknown calibration preprocessing {mode!r}; choose one of {', '.join(MODES)}")

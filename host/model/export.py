@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from host.chip.detection import INPUT_NAME, OUTPUT_NAMES
 from host.errors import HarnessError
 
-OUTPUT_NAMES = ("box0", "score0", "box1", "score1", "box2", "score2")
-INPUT_NAME = "images"
 OPSET = 13
 
 

@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, replace
 
 from host.errors import HarnessError
 
-TARGETS = ("esp32p4", "esp32s3")
-
 #: YOLO11n layers that carry the largest int8 error on the fixture model and COCO alike: the first
 #: conv (raw pixels) and the head's final 1x1 box convs, whose outputs feed DFL directly.
 DEFAULT_INT16_LAYERS = ("/model.0/conv/Conv", "/model.23/cv2.0/cv2.0.2/Conv")
@@ -53,12 +51,6 @@ def get_preset(name: str, **overrides) -> Preset:
     if unknown:
         raise HarnessError(f"unknown preset option(s) {sorted(unknown)} for preset {name!r}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
-
-
-def check_target(target: str) -> str:
-    if target not in TARGETS:
-        raise HarnessError(f"unknown target {target!r}; the harness supports {', '.join(TARGETS)}")
-    return target
 
 
 def build_setting(preset: Preset, target: str, op_names: set[str]):

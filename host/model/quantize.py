@@ -24,13 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from host import compat
+from host.chip.releases import FIRMWARE_ESPDL_VERSION, espdl_features
+from host.model import compat
 from host.cache import ArtifactCache, sha256_file
 from host.errors import HarnessError
 from host.model import calib as calib_mod
 from host.model.fast_flatbuffers import fast_aligned_bytes
-from host.model.export import OUTPUT_NAMES, check_split_head_onnx, export_onnx, load_torch_model
-from host.model.presets import Preset, build_setting, check_target, get_preset
+from host.chip.detection import OUTPUT_NAMES
+from host.model.export import check_split_head_onnx, export_onnx, load_torch_model
+from host.chip.targets import check_supported
+from host.model.presets import Preset, build_setting, get_preset
 from host.model.progress import stage
 from host.model.source import ModelSource, resolve_model
 
@@ -112,14 +115,14 @@ def quantize_model(
     receives a copy of the .espdl and its summary.
     """
     started = time.perf_counter()
-    check_target(target)
+    check_supported(target)
     if imgsz % 32 or imgsz < 32:
         raise HarnessError(f"--imgsz {imgsz} is not a positive multiple of 32; use e.g. 320 or 640")
     source = resolve_model(model)
     if source.kind == "onnx":
         check_split_head_onnx(source.path, imgsz)
-    espdl_version = espdl_version or compat.FIRMWARE_ESPDL_VERSION
-    compat.espdl_features(espdl_version)
+    espdl_version = espdl_version or FIRMWARE_ESPDL_VERSION
+    espdl_features(espdl_version)
     if not source.needs_quantization:
         result = _prequantized(source, target, imgsz, espdl_version)
     else:

@@ -6,7 +6,7 @@ tested against.
 """
 
 from host.protocol.device import DeviceBackend, DeviceService, Limits
-from host.protocol.messages import Box, DetectResult, TensorDump, encode_request, parse_detect
+from host.protocol.messages import DetectResult, TensorDump, encode_request, parse_detect
 from host.protocol.stream import BadFrame, BadRecord, LogLine, Record, RecordDecoder, RequestDecoder
 from host.protocol.upload import UploadFailed, UploadReceiver, UploadSender
 from host.protocol.wire import (
@@ -23,7 +23,7 @@ from host.protocol.wire import (
 
 __all__ = [
     "PROTOCOL_VERSION", "BadFrame", "DeviceBackend", "DeviceService",
-    "Limits", "BadRecord", "Box", "Chunk", "DetectResult", "LogLine", "Record",
+    "Limits", "BadRecord", "Chunk", "DetectResult", "LogLine", "Record",
     "RecordDecoder", "RequestDecoder", "TensorDump", "UploadFailed", "UploadReceiver", "UploadSender",
     "WireError", "canonical_json", "crc32", "decode_chunk", "decode_line", "encode_chunk", "encode_line",
     "encode_request", "parse_detect",

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from host.chip.detection import DEFAULT_THRESHOLDS, Box
 from host.protocol import messages as m
-from host.protocol.stream import BadFrame, Record, RequestDecoder
+from host.protocol.stream import BadFrame, DeviceEvent, Record, RequestDecoder
 from host.protocol.upload import UploadReceiver
 from host.protocol.wire import CHUNK_OVERHEAD, Chunk, crc32, encode_line, float32
 
@@ -28,9 +29,9 @@ class DetectParams:
     crc: int
     chunk: int = 4096
     window: int = 16
-    score_thr: float = 0.25  # float32 value
-    nms_thr: float = 0.7
-    top_k: int = 10
+    score_thr: float = DEFAULT_THRESHOLDS.score_thr  # float32 value
+    nms_thr: float = DEFAULT_THRESHOLDS.nms_thr
+    top_k: int = DEFAULT_THRESHOLDS.top_k
 
 
 @dataclass
@@ -90,7 +91,7 @@ class DeviceBackend(abc.ABC):
         return bytearray(size)
 
     @abc.abstractmethod
-    def detect(self, image: bytes, params: DetectParams) -> tuple[list[m.Box], StageUs]: ...
+    def detect(self, image: bytes, params: DetectParams) -> tuple[list[Box], StageUs]: ...
 
     @abc.abstractmethod
     def rerun(self) -> StageUs: ...
@@ -123,6 +124,9 @@ class DeviceService:
 
     backend: DeviceBackend
     limits: Limits = field(default_factory=Limits)
+    #: sees every decoded request line and chunk frame first; returns the event to handle (possibly
+    #: replaced) or None to drop it. How the simulated DUT injects link and request faults.
+    intercept: Callable[[DeviceEvent], DeviceEvent | None] | None = None
 
     def __post_init__(self) -> None:
         self._decoder = RequestDecoder(max_payload=self.limits.chunk_max)
@@ -146,6 +150,8 @@ class DeviceService:
 
     def feed(self, data: bytes) -> None:
         for event in self._decoder.feed(data):
+            if self.intercept is not None:
+                event = self.intercept(event)
             if isinstance(event, Record):
                 self._request(event.body)
             elif isinstance(event, Chunk):
@@ -270,8 +276,8 @@ class DeviceService:
         if not self._require_model(req_id):
             return
         w, h, size, crc = req.get("w"), req.get("h"), req.get("size"), req.get("crc")
-        chunk, win, top_k = req.get("chunk", 4096), req.get("win", 16), req.get("topk", 10)
-        score, nms = req.get("score", 0.25), req.get("nms", 0.7)
+        chunk, win, top_k = req.get("chunk", 4096), req.get("win", 16), req.get("topk", DEFAULT_THRESHOLDS.top_k)
+        score, nms = req.get("score", DEFAULT_THRESHOLDS.score_thr), req.get("nms", DEFAULT_THRESHOLDS.nms_thr)
         ok = (_is_int(w) and 1 <= w <= 65535 and _is_int(h) and 1 <= h <= 65535 and req.get("fmt") == "rgb888"
               and _is_int(size) and size == w * h * 3 and _is_int(crc) and 0 <= crc <= 0xFFFFFFFF
               and _is_int(chunk) and 1 <= chunk <= 1 << 30 and _is_int(win) and 1 <= win <= 1 << 30

@@ -11,6 +11,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from host.chip.detection import DEFAULT_THRESHOLDS, Box
 from host.protocol.wire import MAX_REQUEST_LINE, PROTOCOL_VERSION, crc32, encode_line, float32
 
 # Request types (host -> device).
@@ -58,8 +59,8 @@ def encode_request(body: dict[str, Any]) -> bytes:
 
 
 def detect_request(req_id: int, width: int, height: int, image: bytes, *, chunk: int = 4096,
-                   window: int = 16, score_thr: float = 0.25, nms_thr: float = 0.7,
-                   top_k: int = 10) -> dict[str, Any]:
+                   window: int = 16, score_thr: float = DEFAULT_THRESHOLDS.score_thr,
+                   nms_thr: float = DEFAULT_THRESHOLDS.nms_thr, top_k: int = DEFAULT_THRESHOLDS.top_k) -> dict[str, Any]:
     """Ask the device to receive an RGB888 image (then detect on it). Thresholds are float32."""
     if len(image) != width * height * 3:
         raise ValueError(f"RGB888 image of {width}x{height} needs {width * height * 3} bytes, got {len(image)}")
@@ -123,31 +124,20 @@ def error_record(req_id: int, code: str, message: str) -> dict[str, Any]:
     return {"t": ERROR, "id": req_id, "code": code, "msg": message}
 
 
-@dataclass(frozen=True)
-class Box:
-    """One detection exactly as esp-dl's yolo11PostProcessor reports it."""
+def box_to_wire(box: Box) -> list[Any]:
+    return [box.category, float32(box.score), box.x1, box.y1, box.x2, box.y2]
 
-    category: int
-    score: float  # float32 value
-    x1: int
-    y1: int
-    x2: int
-    y2: int
 
-    def to_wire(self) -> list[Any]:
-        return [self.category, float32(self.score), self.x1, self.y1, self.x2, self.y2]
-
-    @classmethod
-    def from_wire(cls, item: Sequence[Any]) -> "Box":
-        cat, score, x1, y1, x2, y2 = item
-        return cls(int(cat), float32(float(score)), int(x1), int(y1), int(x2), int(y2))
+def box_from_wire(item: Sequence[Any]) -> Box:
+    cat, score, x1, y1, x2, y2 = item
+    return Box(int(cat), float32(float(score)), int(x1), int(y1), int(x2), int(y2))
 
 
 def detect_record(req_id: int, width: int, height: int, boxes: Iterable[Box], pre_us: int,
                   model_us: int, post_us: int, upload_us: int = 0) -> dict[str, Any]:
     """upload_us: from sending "ready" to the last chunk, on the device clock (measures the link)."""
     return {"t": DETECT, "id": req_id, "ok": True, "w": width, "h": height,
-            "boxes": [b.to_wire() for b in boxes], "us": {"pre": pre_us, "model": model_us, "post": post_us},
+            "boxes": [box_to_wire(b) for b in boxes], "us": {"pre": pre_us, "model": model_us, "post": post_us},
             "upload_us": upload_us}
 
 
@@ -202,7 +192,7 @@ class DetectResult:
 
 
 def parse_detect(body: dict[str, Any]) -> DetectResult:
-    return DetectResult(int(body["w"]), int(body["h"]), tuple(Box.from_wire(b) for b in body["boxes"]),
+    return DetectResult(int(body["w"]), int(body["h"]), tuple(box_from_wire(b) for b in body["boxes"]),
                         {k: int(v) for k, v in body["us"].items()}, int(body.get("upload_us", 0)))
 
 

@@ -15,17 +15,12 @@ from typing import Any
 import numpy as np
 
 from host.errors import HarnessError
-from host.reference.postprocess import (
-    DEFAULT_NMS_THR,
-    DEFAULT_SCORE_THR,
-    DEFAULT_TOP_K,
-    Box,
-    PostprocessResult,
-    postprocess,
-)
-from host.reference.preprocess import Geometry, preprocess, tensor_sha256
-from host.reference.rounding import check_target
-from host.reference.simulate import FloatReference, OutputError, PPQSimulator, RawOutputs, quantization_error
+from host.chip.detection import DEFAULT_THRESHOLDS, Box, Thresholds
+from host.chip.pipeline import DetectPipeline, PipelineResult, RawOutputs
+from host.chip.postprocess import PostprocessResult
+from host.chip.preprocess import Geometry, tensor_sha256
+from host.chip.targets import check_target
+from host.reference.simulate import FloatReference, OutputError, PPQSimulator, quantization_error
 
 
 @functools.lru_cache(maxsize=4)
@@ -47,25 +42,39 @@ def simulator_for(graph_path: str | Path) -> PPQSimulator:
 
 @dataclass
 class ReferenceResult:
-    """Every stage of the host reference for one image."""
+    """Every stage of the host reference for one image, and what computed it."""
 
     target: str
     model_sha256: str | None
-    input_tensor: np.ndarray  # int8 NHWC [1, H, W, 3]
-    geometry: Geometry
-    raw: RawOutputs
-    post: PostprocessResult
+    engine: str  # the engine that computed the int outputs (provenance)
+    stages: PipelineResult
     settings: dict[str, Any]
     float_outputs: dict[str, np.ndarray] | None = None
     errors: dict[str, OutputError] = field(default_factory=dict)
 
     @property
-    def boxes(self) -> list[Box]:
-        return self.post.boxes
+    def input_tensor(self) -> np.ndarray:
+        return self.stages.input_tensor
 
     @property
     def input_exponent(self) -> int:
-        return int(self.settings["input_exponent"])
+        return self.stages.input_exponent
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.stages.geometry
+
+    @property
+    def raw(self) -> RawOutputs:
+        return self.stages.raw
+
+    @property
+    def post(self) -> PostprocessResult:
+        return self.stages.post
+
+    @property
+    def boxes(self) -> list[Box]:
+        return self.stages.boxes
 
     def to_json(self) -> dict:
         """JSON-ready summary: boxes in the device's order plus what identifies each stage."""
@@ -73,6 +82,7 @@ class ReferenceResult:
             "boxes": [b.to_dict() for b in self.boxes],
             "target": self.target,
             "model_sha256": self.model_sha256,
+            "engine": self.engine,
             "input": {
                 "shape": list(self.input_tensor.shape),
                 "exponent": self.input_exponent,
@@ -87,7 +97,7 @@ class ReferenceResult:
             },
             "thresholds": self.post.thresholds,
             "candidates": len(self.post.candidates),
-            "settings": {k: v for k, v in self.settings.items() if k != "input_exponent"},
+            "settings": self.settings,
         }
         if self.errors:
             out["quantization_error"] = {n: e.to_dict() for n, e in self.errors.items()}
@@ -105,9 +115,9 @@ def reference(
     *,
     graph_path: str | Path | None = None,
     onnx_path: str | Path | None = None,
-    score_thr: float = DEFAULT_SCORE_THR,
-    nms_thr: float = DEFAULT_NMS_THR,
-    top_k: int = DEFAULT_TOP_K,
+    score_thr: float = DEFAULT_THRESHOLDS.score_thr,
+    nms_thr: float = DEFAULT_THRESHOLDS.nms_thr,
+    top_k: int = DEFAULT_THRESHOLDS.top_k,
     float_model: str = "gcc-fastmath",
     with_float: bool = False,
     simulator: PPQSimulator | None = None,
@@ -148,23 +158,19 @@ def reference(
     declared_size = _attr(model, "imgsz")
     if declared_size is not None and (int(declared_size), int(declared_size)) != imgsz:
         raise HarnessError(f"the model declares imgsz {declared_size} but its graph input is {imgsz}; re-quantize it")
-    tensor, geometry = preprocess(image, imgsz, exponent, target, bits=8 * simulator.input_dtype.itemsize)
-    raw = simulator.run(tensor)
-    post = postprocess(raw.tensors, raw.exponents, geometry, target, score_thr, nms_thr, top_k, float_model)
+    stages = DetectPipeline(simulator, target, float_model).detect(image, Thresholds(score_thr, nms_thr, top_k))
     result = ReferenceResult(
         target=target,
         model_sha256=_attr(model, "sha256"),
-        input_tensor=tensor,
-        geometry=geometry,
-        raw=raw,
-        post=post,
+        engine=simulator.name,
+        stages=stages,
         settings={"score_thr": score_thr, "nms_thr": nms_thr, "top_k": top_k, "float_model": float_model,
-                  "imgsz": list(imgsz), "input_exponent": exponent},
+                  "imgsz": list(imgsz)},
     )
     if with_float:
         onnx_path = onnx_path or _attr(model, "onnx_path")
         if onnx_path is None:
             raise HarnessError("with_float needs the float split-head ONNX: pass onnx_path or a model that has one")
-        result.float_outputs = FloatReference(onnx_path).run(simulator.input_float(tensor))
-        result.errors = quantization_error(raw, result.float_outputs)
+        result.float_outputs = FloatReference(onnx_path).run(simulator.input_float(stages.input_tensor))
+        result.errors = quantization_error(stages.raw, result.float_outputs)
     return result

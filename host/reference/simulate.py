@@ -22,24 +22,11 @@ from typing import Mapping
 import numpy as np
 
 from host.errors import HarnessError
-from host.reference.postprocess import OUTPUT_NAMES
-from host.reference.rounding import pow2_exponent
+from host.chip.detection import OUTPUT_NAMES
+from host.chip.pipeline import InputSpec, RawOutputs
+from host.chip.rounding import pow2_exponent
 from host.reference.int16 import int16_accumulation_hooks
 from host.reference.softmax import softmax_hooks
-
-INPUT_NAME = "images"
-
-
-@dataclass(frozen=True)
-class RawOutputs:
-    """Integer NHWC outputs and their exponents, addressed by output name."""
-
-    tensors: dict[str, np.ndarray]
-    exponents: dict[str, int]
-
-    def dequantized(self) -> dict[str, np.ndarray]:
-        """float32 NHWC values q * 2**exp."""
-        return {n: t.astype(np.float32) * np.float32(2.0 ** self.exponents[n]) for n, t in self.tensors.items()}
 
 
 def _int_dtype(config, what: str) -> np.dtype:
@@ -52,7 +39,9 @@ def _int_dtype(config, what: str) -> np.dtype:
 
 
 class PPQSimulator:
-    """A loaded ESP-PPQ quantized graph plus its executor, reused across images."""
+    """A loaded ESP-PPQ quantized graph plus its executor, reused across images: the reference's engine."""
+
+    name = "ESP-PPQ executor"
 
     def __init__(self, graph_or_path) -> None:
         import torch
@@ -125,6 +114,11 @@ class PPQSimulator:
             raise HarnessError(f"graph input {self.input_name} has shape {self.input_shape}, expected [1, 3, H, W]")
         return int(self.input_shape[2]), int(self.input_shape[3])
 
+    @property
+    def input(self) -> InputSpec:
+        height, width = self.imgsz
+        return InputSpec(self.input_name, width, height, self.input_exponent, 8 * self.input_dtype.itemsize)
+
     def input_float(self, tensor_nhwc: np.ndarray) -> np.ndarray:
         """The float NCHW tensor ESP-PPQ sees for an int NHWC input: q * 2**exp."""
         t = np.asarray(tensor_nhwc)
@@ -153,7 +147,6 @@ class PPQSimulator:
                 )
             tensors[name] = np.ascontiguousarray(q.astype(dtype).transpose(0, 2, 3, 1))
         return RawOutputs(tensors=tensors, exponents=dict(self.output_exponents))
-
 
     def _forward(self, tensor_nhwc: np.ndarray, names: list[str]) -> list:
         torch = self._torch

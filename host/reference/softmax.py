@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from host.errors import HarnessError
-from host.reference.libm import expf_of_multiples
-from host.reference.rounding import pow2_exponent
+from host.chip.libm import expf_of_multiples
+from host.chip.rounding import pow2_exponent
 
 
 def espdl_softmax(q: np.ndarray, exponent: int, axis: int = -1) -> np.ndarray:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from host.reference.preprocess import load_image
+from host.chip.preprocess import load_image
 from host.report.html import overlay
 from host.verdict import compare_boxes, diagnose
 

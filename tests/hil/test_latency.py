@@ -10,7 +10,7 @@ from host.latency import baseline as baselines
 from host.latency.gate import GateSettings, failed, gate
 from host.latency.measure import measure, save, summary
 from host.latency.plots import distribution_plot, trend_plot
-from host.reference.preprocess import load_image
+from host.chip.preprocess import load_image
 
 pytestmark = [pytest.mark.hil, pytest.mark.target("esp32p4", "esp32s3")]
 

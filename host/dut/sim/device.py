@@ -17,17 +17,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from host import compat
+from host.chip.detection import OUTPUT_NAMES, Box, Thresholds
+from host.chip.pipeline import DetectPipeline, Taps
+from host.chip.preprocess import letterbox_geometry
+from host.chip.releases import FIRMWARE_ESPDL_VERSION
 from host.dut.sim.faults import FaultPlan
 from host.dut.sim.latency import LatencyModel, count_macs
 from host.errors import HarnessError
 from host.protocol import messages as m
 from host.protocol.device import DetectParams, DeviceBackend, DeviceService, LayerUs, Limits, StageUs, TensorView
-from host.protocol.stream import BadFrame
+from host.protocol.stream import BadFrame, DeviceEvent, Record
 from host.protocol.wire import Chunk, encode_line
 
 SIM_SOURCES = Path(__file__).resolve().parent
-OUTPUT_ORDER = ("box0", "score0", "box1", "score1", "box2", "score2")
 
 
 def sim_app_sha256() -> str:
@@ -43,24 +45,26 @@ class SimBackend(DeviceBackend):
 
     def __init__(self, pack: bytes, target: str, write: Callable[[bytes], None], faults: FaultPlan,
                  seed: int = 0, rev: int = 100, model_name: str | None = None) -> None:
-        from host.espdl import Emulator, load_bytes, read_pdl3
+        from host.espdl import load_bytes, read_pdl3
         from host.espdl.check import check_bytes, errors
+        from host.espdl.engine import EmulatorEngine
 
         self.target, self.faults, self.rev, self._write = target, faults, rev, write
         package = read_pdl3(pack, verify=True)  # a damaged pack fails here, as the firmware refuses to boot it
         self.model_name = model_name or package.names()[0]
         blob = package.get(self.model_name)
         self.espdl_bytes = blob[: 16 + int.from_bytes(blob[8:12], "little")]  # the .espdl without pack padding
-        problems = errors(check_bytes(self.espdl_bytes, target, compat.FIRMWARE_ESPDL_VERSION, partition_size=None))
+        problems = errors(check_bytes(self.espdl_bytes, target, FIRMWARE_ESPDL_VERSION))
         if problems:  # what a board would compute wrongly, the sim refuses to run
             raise HarnessError("model refused by `espdl check`: " + "; ".join(str(f) for f in problems))
         self.pack_sha256 = package.sha256.hex()
         self.model = load_bytes(self.espdl_bytes)
         self.model_sha256 = hashlib.sha256(self.espdl_bytes).hexdigest()
-        self.emulator = Emulator(self.model, target=target, espdl_version=compat.FIRMWARE_ESPDL_VERSION)
-        vi = self.model.inputs[0]
-        self.input_name, self.imgsz, self.input_exponent = vi.name, int(vi.shape[1]), vi.exponent
-        self.input_bits = 8 * np.dtype(vi.dtype).itemsize
+        self.engine = EmulatorEngine(self.model, target, FIRMWARE_ESPDL_VERSION)
+        self.pipeline = DetectPipeline(self.engine, target)
+        self.taps = fault_taps(faults)
+        spec = self.engine.input
+        self.input_name, self.imgsz, self.input_exponent, self.input_bits = spec.name, spec.height, spec.exponent, spec.bits
         self.latency = LatencyModel(target, self.imgsz, count_macs(self.model), seed=seed,
                                     slowdown=faults.stage_slowdown())
         self.app_sha256 = sim_app_sha256()
@@ -92,7 +96,7 @@ class SimBackend(DeviceBackend):
         sha = self.model_sha256 if not self.faults.wrong_model_sha else hashlib.sha256(b"other").hexdigest()
         heap = {"internal_free": 301_000, "internal_min": 287_000, "internal_largest": 245_000,
                 "spiram_free": 22_700_000, "spiram_min": 22_100_000, "spiram_largest": 22_000_000}
-        return dict(chip=self.target, rev=self.rev, cores=2, idf="sim", espdl=compat.FIRMWARE_ESPDL_VERSION,
+        return dict(chip=self.target, rev=self.rev, cores=2, idf="sim", espdl=FIRMWARE_ESPDL_VERSION,
                     app_version="hil-sim", app_sha256=self.app_sha256, model_state="ok",
                     model_name=self.model_name, model_sha256=sha, pack_sha256=self.pack_sha256,
                     inputs=[m.tensor_info(self.input_name, self.model.inputs[0].shape, self.input_exponent,
@@ -104,37 +108,18 @@ class SimBackend(DeviceBackend):
         return None
 
     def accepts_image(self, width: int, height: int) -> str | None:
-        from host.reference.preprocess import letterbox_geometry
-
         try:
             letterbox_geometry(width, height, self.imgsz, self.imgsz)
         except HarnessError as exc:
             return str(exc)
         return None
 
-    def detect(self, image: bytes, params: DetectParams) -> tuple[list[m.Box], StageUs]:
-        from host.reference.postprocess import postprocess
-        from host.reference.preprocess import preprocess
-
+    def detect(self, image: bytes, params: DetectParams) -> tuple[list[Box], StageUs]:
         rgb = np.frombuffer(image, dtype=np.uint8).reshape(params.height, params.width, 3)
-        tensor, geometry = preprocess(rgb, self.imgsz, self.input_exponent, self.target, bits=self.input_bits)
-        if self.faults.preprocess_offset:
-            tensor = np.roll(tensor, 1, axis=2)
-        outputs = {name: np.array(v) for name, v in self.emulator.run({self.input_name: tensor}).items()}
-        if self.faults.corrupt_output:
-            flat = outputs[self.faults.corrupt_output].reshape(-1)
-            i = int(np.argmax(flat))
-            flat[i] = flat[i] + 1 if flat[i] < 127 else 126
-        exponents = {o.name: o.exponent for o in self.model.outputs}
-        post = postprocess(outputs, exponents, geometry, self.target, score_thr=params.score_thr,
-                           nms_thr=params.nms_thr, top_k=params.top_k)
-        boxes = [m.Box(b.category, b.score, *b.box) for b in post.boxes]
-        if self.faults.perturb_boxes and boxes:
-            b = boxes[0]
-            boxes[0] = m.Box(b.category, b.score, b.x1 + 1, b.y1, b.x2, b.y2)
-        self.last = {"input": tensor, "outputs": outputs, "exponents": exponents}
+        stages = self.pipeline.detect(rgb, Thresholds(params.score_thr, params.nms_thr, params.top_k), self.taps)
+        self.last = {"input": stages.input_tensor, "outputs": stages.raw.tensors, "exponents": stages.raw.exponents}
         t = self._timings()[0]
-        return boxes, StageUs(t["pre"], t["model"], t["post"])
+        return stages.boxes, StageUs(t["pre"], t["model"], t["post"])
 
     def rerun(self) -> StageUs:
         t = self._timings()[0]
@@ -146,7 +131,7 @@ class SimBackend(DeviceBackend):
     def selftest(self) -> tuple[bool, int]:
         from host.espdl import selftest
 
-        result = selftest(self.model, self.target, compat.FIRMWARE_ESPDL_VERSION)
+        result = selftest(self.model, self.target, FIRMWARE_ESPDL_VERSION)
         self.last = None  # Model::test() overwrites the tensors of the last detect, as on the device
         return result.ok and not self.faults.selftest_fail, self._timings()[0]["model"]
 
@@ -162,33 +147,34 @@ class SimBackend(DeviceBackend):
             return []
         views = [TensorView(self.input_name, str(self.last["input"].dtype), list(self.last["input"].shape),
                             self.input_exponent, np.ascontiguousarray(self.last["input"]).tobytes())]
-        for name in OUTPUT_ORDER:
+        for name in OUTPUT_NAMES:
             arr = self.last["outputs"][name]
             views.append(TensorView(name, str(arr.dtype), list(arr.shape), self.last["exponents"][name],
                                     np.ascontiguousarray(arr).tobytes()))
         return views
 
 
-class _FaultyService(DeviceService):
-    """The firmware's request handling with the sim's request- and chunk-level faults in front of it."""
+def fault_taps(faults: FaultPlan) -> Taps:
+    """The plan's preprocess, kernel and postprocess faults as taps on the pipeline's stages."""
 
-    def __init__(self, backend: SimBackend, device: "SimDevice") -> None:
-        super().__init__(backend, Limits())
-        self.device = device
+    def shift_input(tensor: np.ndarray) -> np.ndarray:  # sample the image one column off
+        return np.roll(tensor, 1, axis=2)
 
-    def _request(self, req: dict[str, Any]) -> None:
-        if not self.device.request_fault(req):
-            super()._request(req)
+    def corrupt_output(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # one int8 element +1
+        flat = outputs[faults.corrupt_output].reshape(-1)
+        i = int(np.argmax(flat))
+        flat[i] = flat[i] + 1 if flat[i] < 127 else 126
+        return outputs
 
-    def _chunk(self, chunk: Chunk) -> None:
-        self.device.chunks_seen += 1
-        faults = self.device.faults
-        if faults.drop_chunk == self.device.chunks_seen:
-            return
-        if faults.flip_chunk == self.device.chunks_seen:
-            self._bad(BadFrame("chunk CRC mismatch", chunk.upload_id, chunk.seq))
-            return
-        super()._chunk(chunk)
+    def perturb_boxes(boxes: list[Box]) -> list[Box]:  # the first box one pixel right
+        if boxes:
+            b = boxes[0]
+            boxes[0] = Box(b.category, b.score, b.x1 + 1, b.y1, b.x2, b.y2)
+        return boxes
+
+    return Taps(input=shift_input if faults.preprocess_offset else None,
+                outputs=corrupt_output if faults.corrupt_output else None,
+                boxes=perturb_boxes if faults.perturb_boxes else None)
 
 
 class SimDevice:
@@ -199,7 +185,7 @@ class SimDevice:
         self.faults = faults or FaultPlan()
         self.backend = SimBackend(pack, target, write, self.faults, seed, rev, model_name)
         self._write = write
-        self.service = _FaultyService(self.backend, self)
+        self.service = self._new_service()
         self.model_sha256 = self.backend.model_sha256
         self.requests_seen: dict[str, int] = {}
         self.lines_seen = 0
@@ -209,7 +195,7 @@ class SimDevice:
 
     def boot(self, reason: str = "poweron") -> None:
         self.booted = True
-        self.service = _FaultyService(self.backend, self)  # a reset forgets uploads and images
+        self.service = self._new_service()  # a reset forgets uploads and images
         self.backend.forget_image()
         self._write(b"ESP-ROM:esp32p4 (simulated)\nI (25) boot: sim DUT starting\n")
         self.backend.send(encode_line(m.boot_record(reason, self.backend.app_sha256, "ok", self.model_sha256)))
@@ -225,25 +211,39 @@ class SimDevice:
         if self.booted and not self.hung:
             self.service.poll()
 
-    def request_fault(self, req: dict[str, Any]) -> bool:
-        """Apply request-level faults; True when the request was consumed by one."""
+    def _new_service(self) -> DeviceService:
+        """The firmware's request handling with the sim's request- and chunk-level faults in front of it."""
+        return DeviceService(self.backend, Limits(), intercept=self._intercept)
+
+    def _intercept(self, event: DeviceEvent) -> DeviceEvent | None:
+        if isinstance(event, Record):
+            return self._request_fault(event)
+        if isinstance(event, Chunk):
+            self.chunks_seen += 1
+            if self.faults.drop_chunk == self.chunks_seen:
+                return None
+            if self.faults.flip_chunk == self.chunks_seen:
+                return BadFrame("chunk CRC mismatch", event.upload_id, event.seq)
+        return event
+
+    def _request_fault(self, record: Record) -> DeviceEvent | None:
+        """Apply request-level faults: the request, a rejected line in its place, or None when a fault ate it."""
         self.lines_seen += 1
-        kind = req.get("t")
+        kind = record.body.get("t")
         if self.faults.garble_request == self.lines_seen:
-            self.service._error(0, m.E_BAD_CRC, "request line rejected: record CRC mismatch")
-            return True
+            return BadFrame("record CRC mismatch", line=True)
         count = self.requests_seen[kind] = self.requests_seen.get(kind, 0) + 1
         if self.faults.hang == kind:
             self.hung = True
-            return True
+            return None
         if self.faults.panic == kind:
             self._write(b"Guru Meditation Error: Core  0 panic'ed (Load access fault). Exception was unhandled.\n"
                         b"MEPC    : 0x4000abcd  RA      : 0x4000beef  SP      : 0x4ff3c120\n"
                         b"Backtrace: 0x4000abcd:0x4ff3c120 0x4000beef:0x4ff3c140 |<-CORRUPTED\n"
                         b"Rebooting...\n")
             self.boot("panic")
-            return True
+            return None
         if self.faults.reboot_always == kind or (self.faults.reboot == kind and count == 1):
             self.boot("sw_reset")
-            return True
-        return False
+            return None
+        return record

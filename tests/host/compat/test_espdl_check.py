@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host import compat
+from host.chip.releases import FIRMWARE_ESPDL_VERSION, espdl_features
+from host.model import compat
 from host.espdl import Emulator, load, selftest
 from host.espdl.check import check_bytes, check_model, errors
 
@@ -75,7 +76,7 @@ def test_pinned_pair_runs_right_on_the_firmware_espdl(exports) -> None:
     model = load(exports["pinned"])
     layouts = {n.name: n.attributes.get("input1_layout") for n in model.nodes if n.op_type == "MatMul"}
     assert layouts and set(layouts.values()) == {"packed"}, layouts
-    assert selftest(model, "esp32p4", compat.FIRMWARE_ESPDL_VERSION).ok
+    assert selftest(model, "esp32p4", FIRMWARE_ESPDL_VERSION).ok
     assert errors(check_bytes(exports["pinned"].read_bytes(), partition_size=None)) == []
 
 
@@ -103,7 +104,7 @@ def test_too_large_and_encrypted(exports) -> None:
 def _mutated(path: Path, mutate) -> list:
     model = copy.deepcopy(load(path))
     mutate(model)
-    return check_model(model, "esp32p4", compat.espdl_features())
+    return check_model(model, "esp32p4", espdl_features())
 
 
 def test_broken_invariants_are_named(exports) -> None:
@@ -148,6 +149,6 @@ def test_cli_exit_status_and_json(exports, capsys) -> None:
     capsys.readouterr()
     assert main(["espdl", "check", str(exports["skewed"]), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["espdl_version"] == compat.FIRMWARE_ESPDL_VERSION and report["errors"] >= 1
+    assert report["espdl_version"] == FIRMWARE_ESPDL_VERSION and report["errors"] >= 1
     assert any(f["code"] == "ignored_layout" and f["node"].startswith(MATMUL) for f in report["findings"])
     assert main(["espdl", "check", str(exports["skewed"]), "--espdl-version", "9.9.9"]) == 2  # unknown release

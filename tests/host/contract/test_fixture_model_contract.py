@@ -14,8 +14,8 @@ from host.espdl import Emulator, first_divergence, in_espdl_layout, load, selfte
 from host.espdl.check import check_file, errors
 from host.hil.plugin import DEFAULT_IMAGES, test_images
 from host.model import quantize_model
-from host.reference.postprocess import postprocess
-from host.reference.preprocess import load_image, preprocess
+from host.chip.postprocess import postprocess
+from host.chip.preprocess import load_image, preprocess
 from host.reference.reference import reference, simulator_for
 
 pytestmark = pytest.mark.slow

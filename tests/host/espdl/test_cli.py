@@ -7,7 +7,7 @@ import json
 import pytest
 
 from host.cli import main
-from host.espdl import container, versions
+from host.espdl import container
 
 
 def test_info_json(quantized, capsys):
@@ -50,15 +50,6 @@ def test_selftest_exit_codes(quantized, capsys):
 def test_errors_exit_2_with_a_message(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
-
-
-def test_versions_agree_with_the_harness_compat_table():
-    """host/compat.py (export side) and host/espdl/versions.py (emulator side) must tell the same story."""
-    compat = pytest.importorskip("host.compat")
-    for version, feat in compat.ESPDL_RELEASES.items():
-        if version in versions.ESPDL_VERSIONS:
-            assert versions.ESPDL_VERSIONS[version].reads_matmul_input1_layout == feat.reads_input1_layout
-    assert compat.FIRMWARE_ESPDL_VERSION in versions.ESPDL_VERSIONS
 
 
 def test_encrypted_model_needs_key(quantized, tmp_path, capsys):

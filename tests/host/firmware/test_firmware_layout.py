@@ -102,6 +102,6 @@ def test_cli_prints_the_partition_layout(capsys):
 
 @pytest.mark.parametrize("target", ["esp32p4", "esp32s3"])
 def test_firmware_links_the_libm_the_host_models(target):
-    """host/reference/libm.py reproduces newlib's expf/logf; ESP-IDF 6 would otherwise link picolibc."""
+    """host/chip/libm.py reproduces newlib's expf/logf; ESP-IDF 6 would otherwise link picolibc."""
     for config in ("uart", "usj"):
         assert read_sdkconfig(sdkconfig_defaults(target, config)).get("CONFIG_LIBC_NEWLIB") == "y"

@@ -7,7 +7,8 @@ import pytest
 
 from host.errors import HarnessError
 from host.model import calib
-from host.model.presets import build_setting, check_target, get_preset
+from host.chip.targets import check_supported
+from host.model.presets import build_setting, get_preset
 
 from tests.host.builders import write_images
 
@@ -57,7 +58,7 @@ def test_unknown_mode_preset_and_target() -> None:
     with pytest.raises(HarnessError, match="unknown preset 'int4'"):
         get_preset("int4")
     with pytest.raises(HarnessError, match="unknown target 'esp32c3'"):
-        check_target("esp32c3")
+        check_supported("esp32c3")
 
 
 def test_mixed_preset_refuses_layers_not_in_the_model() -> None:

@@ -8,7 +8,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from host.errors import HarnessError
-from host.model.export import OUTPUT_NAMES, check_split_head_onnx, export_onnx, load_torch_model, run_onnx
+from host.chip.detection import OUTPUT_NAMES
+from host.model.export import check_split_head_onnx, export_onnx, load_torch_model, run_onnx
 from host.model.source import resolve_model
 
 

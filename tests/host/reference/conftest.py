@@ -78,7 +78,7 @@ def tiny_model(tmp_path_factory) -> TinyModel:
     from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
     from host.model.export import export_onnx
-    from host.reference.preprocess import preprocess
+    from host.chip.preprocess import preprocess
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     for name in ("ESPDL", "PPQ"):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from host.errors import HarnessError
-from host.reference.postprocess import postprocess
-from host.reference.preprocess import preprocess, tensor_sha256
+from host.chip.postprocess import postprocess
+from host.chip.preprocess import preprocess, tensor_sha256
 from host.reference.reference import reference, simulator_for
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from host.errors import HarnessError
-from host.reference.postprocess import OUTPUT_NAMES
-from host.reference.preprocess import preprocess
+from host.chip.detection import OUTPUT_NAMES
+from host.chip.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,8 @@ def test_float_reference_and_quantization_error(tiny_model, tiny_simulator):
 
 
 def test_quantization_error_is_zero_for_identical_values(tiny_simulator):
-    from host.reference.simulate import RawOutputs, quantization_error
+    from host.chip.pipeline import RawOutputs
+    from host.reference.simulate import quantization_error
 
     t = {"box0": np.array([[[[3, -4]]]], dtype=np.int8)}
     raw = RawOutputs(tensors=t, exponents={"box0": -2})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from host.errors import HarnessError
-from host.reference.libm import expf_of_multiples
+from host.chip.libm import expf_of_multiples
 from host.reference.softmax import espdl_softmax
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from host.errors import HarnessError
-from host.reference.rounding import inv_scale_of, quantize_float32, round_float32, scale_of
+from host.chip.rounding import inv_scale_of, quantize_float32, round_float32, scale_of
 
 
 def test_ties():

@@ -1,4 +1,4 @@
-"""Which esp-ppq exports which esp-dl can run, in one table, and the export adjustments that follow.
+"""The export adjustments that make esp-ppq 1.3.12 write what the firmware's esp-dl reads (host.chip.releases).
 
 esp-ppq 1.3.10 and later mark activation x activation MatMuls `input1_layout = "native_kn"` and
 feed the right operand row-major; esp-dl up to 3.3.9 reads no such attribute and treats the
@@ -16,43 +16,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Iterator
 
+from host.chip.releases import espdl_features
 from host.errors import HarnessError
-
-#: The esp-dl release the firmware is pinned to (firmware/main/idf_component.yml) and the
-#: emulator emulates by default.
-FIRMWARE_ESPDL_VERSION = "3.3.9"
-
-
-@dataclass(frozen=True)
-class EspdlFeatures:
-    """What an esp-dl release can read or run, as far as exported models are concerned."""
-
-    version: str
-    reads_pdl3: bool  # multi-model packs (the firmware's model partition)
-    reads_input1_layout: bool  # MatMul `input1_layout = "native_kn"`
-    has_attention_op: bool  # a fused `Attention` operator
-
-
-#: One row per esp-dl release the harness knows. A release that reads `input1_layout` is one row.
-ESPDL_RELEASES: dict[str, EspdlFeatures] = {
-    v.version: v
-    for v in (
-        EspdlFeatures("3.3.7", reads_pdl3=True, reads_input1_layout=False, has_attention_op=False),
-        EspdlFeatures("3.3.8", reads_pdl3=True, reads_input1_layout=False, has_attention_op=False),
-        EspdlFeatures("3.3.9", reads_pdl3=True, reads_input1_layout=False, has_attention_op=False),
-    )
-}
-
-
-def espdl_features(version: str | None = None) -> EspdlFeatures:
-    version = version or FIRMWARE_ESPDL_VERSION
-    if version not in ESPDL_RELEASES:
-        raise HarnessError(
-            f"esp-dl {version} is not in the harness's compatibility table ({', '.join(ESPDL_RELEASES)}); "
-            "add a row to host/compat.py after checking what that release reads"
-        )
-    return ESPDL_RELEASES[version]
-
 
 def installed_esp_ppq_version() -> str:
     from importlib.metadata import version

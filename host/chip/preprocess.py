@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from host.errors import HarnessError
-from host.reference.rounding import check_target, inv_scale_of, quantize_float32
+from host.chip.rounding import inv_scale_of, quantize_float32
+from host.chip.targets import check_target
 
 YOLO11_MEAN = (0.0, 0.0, 0.0)
 YOLO11_STD = (255.0, 255.0, 255.0)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from host.model.calib import MODES
-from host.model.presets import PRESETS, TARGETS
+from host.chip.targets import TARGETS
+from host.model.presets import PRESETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

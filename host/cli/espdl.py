@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 
 from host.errors import HarnessError
-from host.espdl import container, versions
+from host.chip.detection import DEFAULT_THRESHOLDS
+from host.chip.releases import EMULATED_RELEASES, FIRMWARE_ESPDL_VERSION
+from host.chip.targets import TARGETS
+from host.espdl import container
 
 
 def _key(text: str | None) -> bytes | None:
@@ -39,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--key", help="AES-128 key (32 hex digits) of an encrypted model")
 
     def engine_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--target", default="esp32p4", choices=("esp32p4", "esp32s3"))
-        p.add_argument("--espdl-version", default=versions.DEFAULT_ESPDL_VERSION, choices=sorted(versions.ESPDL_VERSIONS),
+        p.add_argument("--target", default="esp32p4", choices=TARGETS)
+        p.add_argument("--espdl-version", default=FIRMWARE_ESPDL_VERSION, choices=sorted(EMULATED_RELEASES),
                        help="the esp-dl release to emulate (default %(default)s; 'native' honours every attribute)")
 
     info = sub.add_parser("info", help="describe a .espdl or PDL3 file")
@@ -60,18 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser("check", help="every reason the file would not run, or run wrongly, on an esp-dl and chip")
     check.add_argument("file", type=Path, help=".espdl (EDL2) file or PDL3 package")
     check.add_argument("--key", help="AES-128 key (32 hex digits) of an encrypted model")
-    check.add_argument("--target", default="esp32p4", choices=("esp32p4", "esp32s3"))
+    check.add_argument("--target", default="esp32p4", choices=TARGETS)
     check.add_argument("--espdl-version", default=None,
-                       help="esp-dl release the firmware runs (default: the firmware's pin in host/compat.py)")
+                       help="esp-dl release the firmware runs (default: the firmware's pin in host/chip/releases.py)")
+    check.add_argument("--firmware-config", default="uart",
+                       help="firmware config whose model partition the file must fit (default %(default)s)")
     check.add_argument("--json", action="store_true")
 
     run = sub.add_parser("run", help="detect objects in an image with the emulator")
     model_args(run)
     engine_args(run)
     run.add_argument("--image", type=Path, required=True, help="PNG or JPEG file")
-    run.add_argument("--score-thr", type=float, default=0.25)
-    run.add_argument("--nms-thr", type=float, default=0.7)
-    run.add_argument("--top-k", type=int, default=10)
+    run.add_argument("--score-thr", type=float, default=DEFAULT_THRESHOLDS.score_thr)
+    run.add_argument("--nms-thr", type=float, default=DEFAULT_THRESHOLDS.nms_thr)
+    run.add_argument("--top-k", type=int, default=DEFAULT_THRESHOLDS.top_k)
     run.add_argument("--json", action="store_true")
 
 
@@ -84,8 +89,11 @@ def _check(args: argparse.Namespace) -> int:
     from host import compat
     from host.espdl.check import check_bytes, errors
 
-    version = args.espdl_version or compat.FIRMWARE_ESPDL_VERSION
-    findings = check_bytes(_read(args.file), args.target, version, _key(args.key))
+    version = args.espdl_version or FIRMWARE_ESPDL_VERSION
+    from host.firmware import model_partition_size
+
+    findings = check_bytes(_read(args.file), args.target, version, _key(args.key),
+                           model_partition_size(args.target, args.firmware_config))
     findings.sort(key=lambda f: f.level != "error")
     if args.json:
         print(json.dumps({"file": str(args.file), "target": args.target, "espdl_version": version,
@@ -212,36 +220,26 @@ def _selftest(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from host.espdl.emulator import Emulator
+    from host.chip.detection import Thresholds
+    from host.chip.pipeline import DetectPipeline
+    from host.espdl.engine import EmulatorEngine
     from host.espdl.model import load_bytes
 
-    try:
-        from host.reference.postprocess import postprocess
-        from host.reference.preprocess import preprocess
-    except ImportError as exc:
-        raise HarnessError(f"`espdl run` needs host/reference (preprocess, postprocess): {exc}") from exc
     model = load_bytes(_read(args.file), key=_key(args.key), name=args.name)
-    if len(model.inputs) != 1 or model.inputs[0].shape is None or len(model.inputs[0].shape) != 4 \
-            or model.inputs[0].dtype is None:
-        raise HarnessError("`espdl run` needs a model with one NHWC image input (a YOLO11 detector)")
-    vi = model.inputs[0]
-    tensor, geometry = preprocess(args.image, (vi.shape[2], vi.shape[1]), vi.exponent, args.target,
-                                  bits=8 * vi.dtype.itemsize)
-    em = Emulator(model, target=args.target, espdl_version=args.espdl_version)
-    outs = em.run({vi.name: tensor})
-    post = postprocess(outs, outs.exponents, geometry, args.target, score_thr=args.score_thr,
-                       nms_thr=args.nms_thr, top_k=args.top_k)
+    engine = EmulatorEngine(model, args.target, args.espdl_version)
+    stages = DetectPipeline(engine, args.target).detect(args.image, Thresholds(args.score_thr, args.nms_thr,
+                                                                                args.top_k))
     result = {
         "model_sha256": model.sha256, "target": args.target, "espdl_version": args.espdl_version,
-        "image": str(args.image), "engine": "host int8 emulator",
-        "boxes": [b.to_dict() for b in post.boxes], "candidates": len(post.candidates),
-        "notes": em.notes,
+        "image": str(args.image), "engine": engine.name,
+        "boxes": [b.to_dict() for b in stages.boxes], "candidates": len(stages.post.candidates),
+        "notes": engine.notes,
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for i, b in enumerate(post.boxes):
+        for i, b in enumerate(stages.boxes):
             print(f"{i:3d}  class {b.category:3d}  score {b.score:.6f}  box {list(b.box)}")
-        for node, note in em.notes.items():
+        for node, note in engine.notes.items():
             print(f"note: {node}: {note}", file=sys.stderr)
     return 0

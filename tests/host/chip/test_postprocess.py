@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.errors import HarnessError
-from host.reference.postprocess import (
+from host.chip.postprocess import (
     OUTPUT_NAMES,
     clamp_boxes,
     dfl_distances,
@@ -19,7 +19,7 @@ from host.reference.postprocess import (
     sigmoid,
     sigmoid_of_quantized,
 )
-from host.reference.preprocess import letterbox_geometry
+from host.chip.preprocess import letterbox_geometry
 
 f32 = np.float32
 GRIDS = (8, 4, 2)  # 64x64 input
@@ -156,7 +156,7 @@ def test_clamp_boxes():
 
 def _dfl_scalar(q: np.ndarray, exponent: int, model: str) -> float:
     """Scalar float32 transcription of dl_math::dfl_integral (as written, or as GCC -ffast-math built it)."""
-    from host.reference.libm import expf
+    from host.chip.libm import expf
 
     x = [f32(v) * f32(2.0**exponent) for v in q]
     m = max(x)

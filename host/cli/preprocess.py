@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from host.reference.preprocess import preprocess, tensor_sha256
-from host.reference.rounding import TARGETS
+from host.chip.preprocess import preprocess, tensor_sha256
+from host.chip.targets import TARGETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

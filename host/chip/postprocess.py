@@ -20,34 +20,20 @@ from typing import Mapping
 
 import numpy as np
 
+from host.chip.detection import DEFAULT_THRESHOLDS, OUTPUT_NAMES, Box
 from host.errors import HarnessError
-from host.reference.libm import expf_of_multiples, logf
-from host.reference.preprocess import Geometry
-from host.reference.rounding import check_target, inv_scale_of, quantize_float32, scale_of
+from host.chip.libm import expf_of_multiples, logf
+from host.chip.preprocess import Geometry
+from host.chip.rounding import inv_scale_of, quantize_float32, scale_of
+from host.chip.targets import check_target
 
-OUTPUT_NAMES = ("box0", "score0", "box1", "score1", "box2", "score2")
 # (stride, offset) per stage, as coco_detect.cpp configures yolo11PostProcessor (x and y equal).
 YOLO11_STAGES = ((8, 4), (16, 8), (32, 16))
 REG_MAX = 16
-DEFAULT_SCORE_THR = 0.25
-DEFAULT_NMS_THR = 0.7
-DEFAULT_TOP_K = 10
 FLOAT_MODELS = ("gcc-fastmath", "source")
 
 f32 = np.float32
 f64 = np.float64
-
-
-@dataclass(frozen=True)
-class Box:
-    """One detection as ESP-DL reports it: category, float32 score, integer [x1, y1, x2, y2]."""
-
-    category: int
-    score: float
-    box: tuple[int, int, int, int]
-
-    def to_dict(self) -> dict:
-        return {"category": self.category, "score": self.score, "box": list(self.box)}
 
 
 @dataclass
@@ -68,7 +54,7 @@ class Candidates:
 
     def boxes(self) -> list[Box]:
         return [
-            Box(int(c), float(s), tuple(int(v) for v in b)) for c, s, b in zip(self.category, self.score, self.box)
+            Box(int(c), float(s), *(int(v) for v in b)) for c, s, b in zip(self.category, self.score, self.box)
         ]
 
 
@@ -84,7 +70,7 @@ class PostprocessResult:
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
     """`1.0 / (1.0 + expf(-x))`: expf in float32, the rest in double, rounded to float."""
-    from host.reference.libm import expf
+    from host.chip.libm import expf
 
     e = np.asarray(expf(-np.asarray(x, dtype=f32)), dtype=f64)
     return (1.0 / (1.0 + e)).astype(f32)
@@ -198,9 +184,9 @@ def postprocess(
     exponents: Mapping[str, int],
     geometry: Geometry,
     target: str,
-    score_thr: float = DEFAULT_SCORE_THR,
-    nms_thr: float = DEFAULT_NMS_THR,
-    top_k: int = DEFAULT_TOP_K,
+    score_thr: float = DEFAULT_THRESHOLDS.score_thr,
+    nms_thr: float = DEFAULT_THRESHOLDS.nms_thr,
+    top_k: int = DEFAULT_THRESHOLDS.top_k,
     float_model: str = "gcc-fastmath",
     stages: tuple[tuple[int, int], ...] = YOLO11_STAGES,
 ) -> PostprocessResult:
@@ -246,7 +232,7 @@ def postprocess(
     kept = nms(cands.box, nms_thr, top_k)
     final = clamp_boxes(cands.box[kept], geometry.src_width, geometry.src_height)
     boxes = [
-        Box(int(cands.category[k]), float(cands.score[k]), tuple(int(v) for v in b)) for k, b in zip(kept, final)
+        Box(int(cands.category[k]), float(cands.score[k]), *(int(v) for v in b)) for k, b in zip(kept, final)
     ]
     return PostprocessResult(thresholds=thresholds, candidates=cands, kept=kept, boxes=boxes)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from host.model.cli_quantize import add_arguments as add_quantize_arguments
+from host.cli.quantize import add_arguments as add_quantize_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from host.model import analysis
-    from host.model.cli_quantize import quantize_from_args
+    from host.cli.quantize import quantize_from_args
 
     model = quantize_from_args(args)
     results = analysis.analyse(model, args.calib, layerwise=args.layerwise, steps=args.steps)

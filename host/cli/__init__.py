@@ -14,13 +14,13 @@ from host.errors import HarnessError
 
 # command name -> (module path, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "quantize": ("host.model.cli_quantize", "export and quantize a YOLO11n model to .espdl (cached)"),
-    "analyse": ("host.model.cli_analyse", "per-layer quantization error analysis of a model"),
-    "preprocess": ("host.reference.cli_preprocess", "ESP-DL-exact letterbox preprocess of one image"),
-    "reference": ("host.reference.cli_reference", "host reference detection (PPQ simulation) for one image"),
-    "espdl": ("host.espdl.cli", "inspect, run, check and pack .espdl files"),
-    "firmware": ("host.firmware.cli", "firmware partitions, build, flash plan and flash"),
-    "latency": ("host.latency.cli", "latency baselines, the regression gate, side-by-side comparison"),
+    "quantize": ("host.cli.quantize", "export and quantize a YOLO11n model to .espdl (cached)"),
+    "analyse": ("host.cli.analyse", "per-layer quantization error analysis of a model"),
+    "preprocess": ("host.cli.preprocess", "ESP-DL-exact letterbox preprocess of one image"),
+    "reference": ("host.cli.reference", "host reference detection (PPQ simulation) for one image"),
+    "espdl": ("host.cli.espdl", "inspect, run, check and pack .espdl files"),
+    "firmware": ("host.cli.firmware", "firmware partitions, build, flash plan and flash"),
+    "latency": ("host.cli.latency", "latency baselines, the regression gate, side-by-side comparison"),
 }
 
 

@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from host.reference.postprocess import DEFAULT_NMS_THR, DEFAULT_SCORE_THR, DEFAULT_TOP_K, FLOAT_MODELS
-from host.reference.rounding import TARGETS
+from host.chip.detection import DEFAULT_THRESHOLDS as DEFAULTS
+from host.chip.postprocess import FLOAT_MODELS
+from host.chip.targets import TARGETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imgsz", type=int, default=320, help="square model input size (default 320)")
     parser.add_argument("--preset", default="int8", help="quantization preset (see `python -m host quantize -h`)")
     parser.add_argument("--calib-dir", type=Path, help="calibration images folder (default: the pipeline's)")
-    parser.add_argument("--score-thr", type=float, default=DEFAULT_SCORE_THR)
-    parser.add_argument("--nms-thr", type=float, default=DEFAULT_NMS_THR)
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    parser.add_argument("--score-thr", type=float, default=DEFAULTS.score_thr)
+    parser.add_argument("--nms-thr", type=float, default=DEFAULTS.nms_thr)
+    parser.add_argument("--top-k", type=int, default=DEFAULTS.top_k)
     parser.add_argument("--float-model", choices=FLOAT_MODELS, default="gcc-fastmath",
-                        help="how esp-dl's compiled float code is modelled (see host/reference/postprocess.py)")
+                        help="how esp-dl's compiled float code is modelled (see host/chip/postprocess.py)")
     parser.add_argument("--with-float", action="store_true",
                         help="also run the float ONNX and report per-output quantization error")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from host.errors import HarnessError
-from host.reference.rounding import check_target
+from host.chip.targets import check_target
 
 CHIP_LIBM = "newlib-fdlibm-fma"
 LIBMS = (CHIP_LIBM, "newlib-fdlibm")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.errors import HarnessError
-from host.reference.preprocess import letterbox_geometry, load_image, preprocess, quant_table, tensor_sha256
+from host.chip.preprocess import letterbox_geometry, load_image, preprocess, quant_table, tensor_sha256
 
 
 @pytest.mark.parametrize(
