@@ -34,12 +34,10 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("HIL_CACHE_DIR") or Path.home() / ".cache" / "yolo11-hil")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in blocks by hashlib, never whole into memory)."""
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def key_digest(key: dict) -> str:

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host.reference import libm  # noqa: E402
+from host.chip import libm  # noqa: E402
 
 CC = "riscv64-unknown-elf-gcc"
 QEMU = "qemu-riscv32"

@@ -1,4 +1,4 @@
-"""`python -m host latency`: baselines (create, update, show), the gate, and side-by-side comparison."""
+"""`python -m host latency`: baselines (`create`, `update`), the regression `gate`, and side-by-side `compare`."""
 
 from __future__ import annotations
 

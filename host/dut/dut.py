@@ -1,8 +1,8 @@
-"""The test-facing DUT: one interface over every backend (board, qemu, espemu, sim).
+"""The test-facing DUT: one interface over every backend (a board, the simulated DUT).
 
 Tests call `info()`, `selftest()`, `detect(image)`, `dump()`, `bench(n, warmup)` and `profile()`;
-what is behind the port (a flashed chip, an emulator running the same firmware, or the simulated
-DUT) only shows in `kind` and `timed`, and in the provenance every result carries.
+what is behind the port (a flashed chip or the simulated DUT) only shows in `kind`, `timed` and
+`latency_label`, set by the backend that opened it, and in the provenance every result carries.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from host.chip.detection import DEFAULT_THRESHOLDS, Thresholds
 from host.dut.client import DutError, ProtocolClient
-from host.protocol.messages import Box, TensorDump, parse_detect
-
-#: DUT kinds and whether their latency figures are measurements of a chip.
-KINDS = {"board": True, "qemu": False, "espemu": False, "sim": False}
+from host.protocol.messages import DetectResult, TensorDump, parse_detect
 
 
 @dataclass(frozen=True)
@@ -41,17 +39,6 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True)
-class Detection:
-    """A device's detect answer: boxes exactly as esp-dl reported them, stage times on its clock."""
-
-    width: int
-    height: int
-    boxes: tuple[Box, ...]
-    stage_us: dict[str, int]
-    seconds: float  # host wall time of the whole request (upload + compute + answer)
-
-
-@dataclass(frozen=True)
 class BenchResult:
     warmup: int
     runs: tuple[dict[str, int], ...]  # per run: {"pre": us, "model": us, "post": us}
@@ -68,17 +55,10 @@ class Dut:
     client: ProtocolClient
     target: str
     port: str
+    timed: bool  # True only when latencies are a chip's own measurements
+    latency_label: str  # how to read its latencies: "measured", "simulated"
     close_hooks: list[Callable[[], None]] = field(default_factory=list)
     boot: dict[str, Any] | None = None
-
-    @property
-    def timed(self) -> bool:
-        """True only when latencies are a chip's own measurements."""
-        return KINDS[self.kind]
-
-    @property
-    def latency_label(self) -> str:
-        return {"board": "measured", "sim": "simulated"}.get(self.kind, "not timed (emulator)")
 
     def info(self) -> DeviceInfo:
         return DeviceInfo(self.client.call("info").body)
@@ -86,16 +66,14 @@ class Dut:
     def selftest(self) -> bool:
         return bool(self.client.call("selftest").body["ok"])
 
-    def detect(self, image: np.ndarray, score_thr: float = 0.25, nms_thr: float = 0.7, top_k: int = 10,
-               timeout_s: float | None = None) -> Detection:
+    def detect(self, image: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+               timeout_s: float | None = None) -> DetectResult:
         rgb = np.ascontiguousarray(image, dtype=np.uint8)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"detect takes an RGB888 (H, W, 3) uint8 image, got shape {rgb.shape}")
         h, w = rgb.shape[:2]
-        reply = self.client.detect(w, h, rgb.tobytes(), timeout_s=timeout_s, score_thr=score_thr,
-                                   nms_thr=nms_thr, top_k=top_k)
-        result = parse_detect(reply.body)
-        return Detection(result.width, result.height, result.boxes, result.stage_us, reply.seconds)
+        reply = self.client.detect(w, h, rgb.tobytes(), timeout_s=timeout_s, **thresholds.as_dict())
+        return parse_detect(reply.body, reply.seconds)
 
     def dump(self) -> dict[str, tuple[np.ndarray, int]]:
         """The int8 input tensor and the six outputs of the last detect: name -> (array, exponent)."""

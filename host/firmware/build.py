@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from host.cache import sha256_file
 from host.errors import HarnessError
 from host.firmware.partitions import FIRMWARE_DIR, sdkconfig_defaults
 
@@ -114,7 +115,7 @@ def cache_key(target: str, config: str, idf: str, firmware_dir: Path = FIRMWARE_
     h = hashlib.sha256(f"{CACHE_VERSION}\0{target}\0{config}\0{idf}\0".encode())
     for path in _source_files(firmware_dir):
         h.update(str(path.relative_to(firmware_dir)).encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(bytes.fromhex(sha256_file(path)))
     return h.hexdigest()
 
 

@@ -10,7 +10,6 @@ esptool succeeds, and dropped for every region of a failed run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from host.cache import default_cache_root
+from host.cache import default_cache_root, sha256_file
 from host.errors import HarnessError
 from host.firmware.build import FirmwareBuild
 from host.firmware.partitions import Partition
@@ -36,14 +35,6 @@ class Region:
     path: Path
     size: int
     sha256: str
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def device_id(port: str) -> str:
@@ -122,7 +113,7 @@ def plan_flash(build: FirmwareBuild, port: str, *, model_image: Path | None = No
     for offset, file in args.get("flash_files", {}).items():
         path = build.path / file
         regions.append(Region(names.get(offset, Path(file).stem), int(offset, 0), path, path.stat().st_size,
-                              _sha256(path)))
+                              sha256_file(path)))
     if model_image is not None:
         if model_part is None:
             raise HarnessError("a model image needs the model partition (host.firmware.model_partition)")
@@ -135,7 +126,7 @@ def plan_flash(build: FirmwareBuild, port: str, *, model_image: Path | None = No
         if size > model_part.size:
             raise HarnessError(f"model pack {model_image} is {size} bytes but partition '{model_part.name}' holds "
                                f"{model_part.size}: enlarge it in firmware/partitions*.csv")
-        regions.append(Region("model", model_part.offset, model_image, size, _sha256(model_image)))
+        regions.append(Region("model", model_part.offset, model_image, size, sha256_file(model_image)))
     regions.sort(key=lambda r: r.offset)
     for a, b in zip(regions, regions[1:]):
         if a.offset + a.size > b.offset:

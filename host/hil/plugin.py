@@ -1,9 +1,11 @@
-"""The pytest plugin behind `pytest --target esp32p4`: options, target selection, session fixtures, reports.
+"""The pytest plugin behind `pytest --target esp32p4`: options, DUT choice, session fixtures, reports.
 
-Session order: choose the DUT kind (a board if one is found, else the simulated DUT - said in the
-header and the report), quantize the model (cached), build the model-partition image, open and
-boot the DUT once for the session, and compute host references per image on demand. Tests in
-tests/hil/ use the `hil` fixture and are written once for every backend.
+Order of a session: options are checked and the DUT kind is chosen at configure time (a bad option or a
+missing board ends the run there, in one line); then, once per session and only when a HIL test needs
+it, the model artifact is quantized (cached) and checked, the flash pack written, the DUT prepared and
+opened, and the results writer started. A failure in that setup stops the session once, with one
+message naming the cause and what is already in the report folder. Tests in tests/hil/ are written once
+for every DUT kind: the plugin never branches on the kind (the backend table in host.dut does).
 """
 
 from __future__ import annotations
@@ -11,47 +13,37 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pytest
 
+from host.chip.detection import Thresholds
+from host.dut.backend import Artifact, DutBackend, DutUnavailable
+from host.dut.client import DutError
+from host.dut.dut import Dut
+from host.dut.select import Choice, choose, create
 from host.errors import HarnessError
+from host.hil.options import OPTIONS, ROOT, HilOptions, list_images, validate
+from host.model.quantize import QuantizedModel
+from host.reference.reference import ReferenceResult
+from host.report.results import ResultsWriter
+from host.verdict import Tolerance
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_IMAGES = ROOT / "fixtures" / "images"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+HIL_TESTS = ROOT / "tests" / "hil"
 
-#: (flag, argparse keywords): the harness's own options; --target and --port come from pytest-embedded.
-OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("--dut", dict(default="auto", choices=["auto", "board", "qemu", "espemu", "sim"],
-                   help="device under test: a board if found (auto), or the simulated DUT")),
-    ("--require-board", dict(action="store_true", help="fail when no board is found (release gating)")),
-    ("--model", dict(default=None, help="model .pt/.onnx/.espdl (default: the bundled fixture model)")),
-    ("--preset", dict(default="int8", help="quantization preset: int8, mixed, tutorial")),
-    ("--imgsz", dict(type=int, default=320, help="model input size")),
-    ("--calib", dict(default=None, help="calibration image folder (default fixtures/calib)")),
-    ("--images", dict(default=str(DEFAULT_IMAGES), help="folder of test images for the detection tests")),
-    ("--score-thr", dict(type=float, default=0.25)),
-    ("--nms-thr", dict(type=float, default=0.7)),
-    ("--top-k", dict(type=int, default=10)),
-    ("--iou-tol", dict(type=float, default=None, help="match boxes by IoU >= this instead of exactly")),
-    ("--score-tol", dict(type=float, default=0.0, help="allowed score difference of matched boxes")),
-    ("--unmatched-tol", dict(type=int, default=0, help="boxes allowed unmatched near the score threshold")),
-    ("--hil-dump", dict(default="on-mismatch", choices=["on-mismatch", "always"],
-                        help="when to fetch the device's tensors for the stage-by-stage diff")),
-    ("--bench-runs", dict(type=int, default=20, help="timed runs per latency window")),
-    ("--bench-windows", dict(type=int, default=5, help="latency windows (bench calls)")),
-    ("--bench-warmup", dict(type=int, default=2, help="warm-up runs before the first window")),
-    ("--latency-baselines", dict(default=str(ROOT / "fixtures" / "baselines"),
-                                 help="folder of stored latency baselines")),
-    ("--latency-threshold", dict(type=float, default=0.05, help="relative slowdown that fails the gate")),
-    ("--published-gate", dict(action="store_true", help="fail when a board is slower than Espressif's figures")),
-    ("--report-dir", dict(default="reports", help="folder for results.jsonl/json and report.html")),
-    ("--sim-faults", dict(default="", help="fault plan for the simulated DUT (harness self-tests)")),
-    ("--sim-seed", dict(type=int, default=0, help="seed of the simulated DUT's latency noise")),
-    ("--firmware-config", dict(default="uart", help="firmware config (sdkconfig.ci.<name>) to build and flash")),
-    ("--dut-timeout", dict(type=float, default=120.0, help="seconds to wait for any one device answer")),
-]
+
+@dataclass
+class HilState:
+    """The session's HIL state, kept in `config.stash` (never in a module global)."""
+
+    options: HilOptions
+    choice: Choice | None = None
+    results: ResultsWriter | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    unreadable_images: dict[str, str] = field(default_factory=dict)
+
+
+STATE = pytest.StashKey[HilState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,17 +52,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, **kwargs)
 
 
-def _target(config: pytest.Config) -> str:
-    target = config.getoption("target", default=None) or "esp32p4"
-    return target.split("|")[0]
+def _runs_hil_tests(config: pytest.Config) -> bool:
+    """True when the paths pytest was given include the HIL suite (no paths: testpaths, which is it)."""
+    args = [a.split("::")[0] for a in config.args if not a.startswith("-")]
+    if not args:
+        return True
+    for arg in args:
+        path = Path(arg)
+        path = (config.invocation_params.dir / path).resolve() if not path.is_absolute() else path.resolve()
+        if path == HIL_TESTS or HIL_TESTS in path.parents or path in HIL_TESTS.parents:
+            return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check every option and choose the DUT kind before anything starts (pytest.UsageError: exit 4)."""
+    options = HilOptions.from_getoption(config.getoption)
+    state = HilState(options)
+    config.stash[STATE] = state
+    if not _runs_hil_tests(config):
+        return
+    try:
+        validate(options)
+        state.choice = choose(options.dut, options.target, options.port, options.require_board)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"yolo11-hil: {exc}") from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep tests whose `target` markers include --target (tests without the marker always run)."""
-    target = _target(config)
+    target = config.stash[STATE].options.target
     selected, deselected = [], []
     for item in items:
-        marks = [m for m in item.iter_markers("target")]
+        marks = list(item.iter_markers("target"))
         wanted = {t for m in marks for t in m.args}
         (selected if not marks or target in wanted else deselected).append(item)
     if deselected:
@@ -78,23 +92,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = selected
 
 
-def test_images(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise HarnessError(f"--images {folder} is not a folder; point it at a folder of PNG/JPEG test images")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise HarnessError(f"--images {folder} holds no PNG/JPEG images")
-    return images
-
-
-test_images.__test__ = False  # a helper, not a test
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hil_image" in metafunc.fixturenames:
-        images = test_images(metafunc.config.getoption("images"))
+        images = list_images(metafunc.config.stash[STATE].options.images)
         metafunc.parametrize("hil_image", images, ids=[p.stem for p in images])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[STATE]
+    if state.choice is None:
+        return []
+    line = f"yolo11-hil: target {state.options.target}, DUT {state.choice.kind.upper()} ({state.choice.reason})"
+    if state.choice.kind == "sim":
+        line += " - results are from the SIMULATED DUT, latencies are simulated"
+    return [line]
 
 
 def harness_revision() -> str:
@@ -108,161 +119,200 @@ def harness_revision() -> str:
     return (sha or "unknown") + ("-dirty" if dirty else "")
 
 
-@dataclass
-class HilSession:
-    """What every HIL test needs: options, the model artifact, the DUT, references and the report."""
-
-    config: pytest.Config
-    target: str
-    choice: Any
-    model: Any = None
-    pack_path: Path | None = None
-    dut: Any = None
-    results: Any = None
-    provenance: dict[str, Any] = field(default_factory=dict)
-    _references: dict[str, Any] = field(default_factory=dict)
-
-    def opt(self, name: str) -> Any:
-        return self.config.getoption(name)
-
-    def tolerance(self):
-        from host.verdict import Tolerance
-
-        return Tolerance(self.opt("iou_tol"), self.opt("score_tol"), self.opt("unmatched_tol"))
-
-    def thresholds(self) -> dict[str, Any]:
-        return {"score_thr": self.opt("score_thr"), "nms_thr": self.opt("nms_thr"), "top_k": self.opt("top_k")}
-
-    def reference(self, image_path: Path):
-        """The host reference for one image (computed once per session)."""
-        key = str(image_path)
-        if key not in self._references:
-            from host.chip.preprocess import load_image
-            from host.reference.reference import reference
-
-            self._references[key] = reference(load_image(image_path), self.model, self.target, **self.thresholds())
-        return self._references[key]
+def _stop_session(state: HilState, step: str, exc: Exception) -> None:
+    """End the whole run once, with one message: the cause and what is already in the report folder."""
+    report_dir = state.options.report_dir
+    if state.results is not None:
+        state.results.add("session-error", step, passed=False, detail=str(exc))
+    written = sorted(p.name for p in report_dir.glob("*") if p.is_file()) if report_dir.is_dir() else []
+    kept = f"; already in {report_dir}/: {', '.join(written)}" if written else f"; nothing was written to {report_dir}/"
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    pytest.exit(f"yolo11-hil: {step} failed: {first_line}{kept}", returncode=1)
 
 
-_SESSION: HilSession | None = None
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Choose the DUT kind once; with --require-board, no board stops the session before it starts."""
-    from host.dut.backends import choose
-
+def _session_step(state: HilState, step: str, action: Callable[[], Any]) -> Any:
+    """Run one setup step; DutUnavailable skips the HIL tests, any other harness/device failure stops the run."""
     try:
-        config._hil_choice = choose(config.getoption("dut"), _target(config),  # type: ignore[attr-defined]
-                                    config.getoption("port", default=None), config.getoption("require_board"))
-    except HarnessError as exc:
-        if config.getoption("require_board") or config.getoption("dut") != "auto":
-            raise pytest.UsageError(f"yolo11-hil: {exc}") from None
-        config._hil_choice = None  # type: ignore[attr-defined]
-
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    choice = getattr(config, "_hil_choice", None)
-    if choice is None:
-        return ["yolo11-hil: no DUT could be chosen (see the error of the first HIL test)"]
-    line = f"yolo11-hil: target {_target(config)}, DUT {choice.kind.upper()} ({choice.reason})"
-    if choice.kind == "sim":
-        line += " - results are from the SIMULATED DUT, latencies are simulated"
-    return [line]
+        return action()
+    except DutUnavailable as exc:
+        pytest.skip(f"yolo11-hil: {exc}")
+    except (HarnessError, DutError, OSError) as exc:
+        _stop_session(state, step, exc)
 
 
 @pytest.fixture(scope="session")
-def hil(request: pytest.FixtureRequest):
-    """The session's HilSession: model quantized, DUT opened and booted once."""
-    global _SESSION
-    from host.dut.backends import choose, open_sim
-    from host.espdl import write_pdl3
-    from host.model import quantize_model
-    from host.report.results import ResultsWriter
+def hil_state(request: pytest.FixtureRequest) -> HilState:
+    return request.config.stash[STATE]
 
-    config = request.config
-    target = _target(config)
-    choice = getattr(config, "_hil_choice", None) or choose(
-        config.getoption("dut"), target, config.getoption("port", default=None), config.getoption("require_board"))
-    session = HilSession(config, target, choice)
-    session.model = quantize_model(config.getoption("model"), target=target, imgsz=config.getoption("imgsz"),
-                                   preset=config.getoption("preset"), calib_dir=config.getoption("calib"))
+
+@pytest.fixture(scope="session")
+def hil_options(hil_state: HilState) -> HilOptions:
+    return hil_state.options
+
+
+@pytest.fixture(scope="session")
+def hil_thresholds(hil_options: HilOptions) -> Thresholds:
+    return hil_options.thresholds
+
+
+@pytest.fixture(scope="session")
+def hil_tolerance(hil_options: HilOptions) -> Tolerance:
+    return Tolerance(hil_options.iou_tol, hil_options.score_tol, hil_options.unmatched_tol)
+
+
+@pytest.fixture(scope="session")
+def hil_model(hil_state: HilState) -> QuantizedModel:
+    """The model artifact (quantized and cached, or the user's .espdl), checked against the firmware's esp-dl."""
     from host.espdl.check import check_file, errors
+    from host.firmware import model_partition_size
+    from host.model import quantize_model
 
-    findings = check_file(session.model.espdl_path, target, session.model.espdl_version)
-    if errors(findings):
-        raise HarnessError("the model would not run right on the firmware's esp-dl "
-                           f"{session.model.espdl_version}; nothing was flashed:\n"
-                           + "\n".join(str(f) for f in errors(findings)))
-    report_dir = Path(config.getoption("report_dir"))
-    report_dir.mkdir(parents=True, exist_ok=True)
-    session.pack_path = report_dir / "model_partition.bin"
-    session.pack_path.write_bytes(write_pdl3({"model": session.model.espdl_path.read_bytes()}))
-    if choice.kind == "sim":
-        session.dut = open_sim(session.pack_path, target, faults=config.getoption("sim_faults"),
-                               seed=config.getoption("sim_seed"), timeout_s=config.getoption("dut_timeout"))
-    else:
-        from host.dut.board import open_device
+    o = hil_state.options
 
-        session.dut = open_device(choice, target, session.pack_path, config)
-    info = session.dut.info()
-    session.provenance = {
-        "dut_kind": choice.kind, "dut_reason": choice.reason, "port": session.dut.port, "target": target,
-        "chip": info.chip, "chip_revision": info.revision, "latency_label": session.dut.latency_label,
-        "harness_sha": harness_revision(), "firmware_sha256": info.raw.get("app_sha256"),
-        "idf_version": info.raw.get("idf"), "espdl_version": info.raw.get("espdl"),
-        "model": session.model.source.name, "model_source_sha256": session.model.source.sha256,
-        "model_sha256": session.model.sha256, "device_model_sha256": info.model_sha256,
-        "preset": session.model.preset, "imgsz": session.model.imgsz,
-        "sdkconfig_sha256": info.raw.get("sdkconfig_sha256", "n/a (simulated DUT)" if choice.kind == "sim" else None),
-        "tolerance": session.tolerance().describe(),
-        "firmware_config": "sim" if choice.kind == "sim" else info.raw.get("config", "unknown"),
-        "espdl_check_warnings": [str(f) for f in findings],
-    }
-    if choice.kind == "sim":
-        session.provenance["sim_emulator_notes"] = emulator_notes(session.model, target)
-    session.results = ResultsWriter(report_dir, session.provenance)
-    _SESSION = session
-    yield session
-    session.dut.close()
+    def build() -> QuantizedModel:
+        model = quantize_model(o.model, target=o.target, imgsz=o.imgsz, preset=o.preset, calib_dir=o.calib)
+        findings = check_file(model.espdl_path, o.target, model.espdl_version,
+                              partition_size=model_partition_size(o.target, o.firmware_config))
+        if errors(findings):
+            raise HarnessError(f"the model would not run right on the firmware's esp-dl {model.espdl_version}; "
+                               "nothing was flashed: " + "; ".join(str(f) for f in errors(findings)))
+        hil_state.provenance["espdl_check_warnings"] = [str(f) for f in findings]
+        return model
+
+    return _session_step(hil_state, "model (quantize and check)", build)
+
+
+@pytest.fixture(scope="session")
+def hil_artifact(hil_state: HilState, hil_model: QuantizedModel) -> Artifact:
+    """The flash pack: the PDL3 model-partition image a board gets at its `model` partition."""
+    from host.espdl import write_pdl3
+
+    def pack() -> Artifact:
+        report_dir = hil_state.options.report_dir
+        report_dir.mkdir(parents=True, exist_ok=True)
+        path = report_dir / "model_partition.bin"
+        path.write_bytes(write_pdl3({"model": hil_model.espdl_path.read_bytes()}))
+        return Artifact(path, hil_model.espdl_path, hil_model.sha256)
+
+    return _session_step(hil_state, "flash pack", pack)
+
+
+@pytest.fixture(scope="session")
+def hil_backend(hil_state: HilState, hil_artifact: Artifact) -> DutBackend:
+    """The chosen DUT kind, prepared (a board is flashed with what changed)."""
+    choice = hil_state.choice or _session_step(hil_state, "DUT choice", lambda: choose(
+        hil_state.options.dut, hil_state.options.target, hil_state.options.port, hil_state.options.require_board))
+
+    def prepare() -> DutBackend:
+        backend = create(choice, hil_state.options.dut_options())
+        backend.prepare(hil_artifact)
+        return backend
+
+    return _session_step(hil_state, f"{choice.kind} DUT preparation", prepare)
+
+
+@pytest.fixture(scope="session")
+def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedModel) -> Iterator[Dut]:
+    """The DUT, opened and booted once for the session; the session provenance and results writer start here."""
+    dut = _session_step(hil_state, f"{hil_backend.kind} DUT start", hil_backend.open)
+    try:
+        info = _session_step(hil_state, "device info", dut.info)
+        choice = hil_state.choice
+        o = hil_state.options
+        hil_state.provenance = {
+            "dut_kind": dut.kind, "dut_reason": choice.reason if choice else "", "target": o.target,
+            "chip": info.chip, "chip_revision": info.revision, "latency_label": dut.latency_label,
+            "harness_sha": harness_revision(), "firmware_sha256": info.raw.get("app_sha256"),
+            "idf_version": info.raw.get("idf"), "espdl_version": info.raw.get("espdl"),
+            "model": hil_model.source.name, "model_source_sha256": hil_model.source.sha256,
+            "model_sha256": hil_model.sha256, "device_model_sha256": info.model_sha256,
+            "preset": hil_model.preset, "imgsz": hil_model.imgsz,
+            "reference_engine": "ESP-PPQ executor",
+            "tolerance": Tolerance(o.iou_tol, o.score_tol, o.unmatched_tol).describe(),
+            **hil_state.provenance,
+            **hil_backend.provenance(dut),
+        }
+        hil_state.results = ResultsWriter(o.report_dir, hil_state.provenance)
+        yield dut
+    finally:
+        dut.close()
+
+
+@pytest.fixture(scope="session")
+def hil_results(hil_state: HilState, hil_dut: Dut) -> ResultsWriter:
+    assert hil_state.results is not None  # started by hil_dut
+    return hil_state.results
 
 
 @pytest.fixture
-def hil_record(hil: HilSession, record_property, request: pytest.FixtureRequest):
+def hil_record(hil_state: HilState, hil_results: ResultsWriter, record_property) -> ResultsWriter:
     """Record the session provenance as JUnit properties of this test, and return the results writer."""
     for key in ("dut_kind", "chip_revision", "harness_sha", "firmware_sha256", "model_sha256",
                 "sdkconfig_sha256", "idf_version", "espdl_version"):
-        record_property(key, hil.provenance.get(key))
-    return hil.results
+        record_property(key, hil_state.provenance.get(key))
+    return hil_results
+
+
+@pytest.fixture(scope="session")
+def hil_reference(hil_state: HilState, hil_model: QuantizedModel) -> Callable[[Path], ReferenceResult]:
+    """The host reference for one image, computed once per image per session."""
+    from host.chip.preprocess import load_image
+    from host.reference.reference import reference
+
+    cache: dict[Path, ReferenceResult] = {}
+    o = hil_state.options
+
+    def compute(image: Path) -> ReferenceResult:
+        if image not in cache:
+            t = o.thresholds
+            cache[image] = reference(load_image(image), hil_model, o.target, score_thr=t.score_thr,
+                                     nms_thr=t.nms_thr, top_k=t.top_k)
+        return cache[image]
+
+    return compute
+
+
+@pytest.fixture(scope="session")
+def hil_images(hil_state: HilState) -> list[Path]:
+    return list_images(hil_state.options.images)
+
+
+def load_test_image(state: HilState, path: Path):
+    """An image as RGB888, or a HarnessError that also lists it among the session's unreadable images."""
+    from host.chip.preprocess import load_image
+
+    try:
+        return load_image(path)
+    except HarnessError as exc:
+        state.unreadable_images[path.name] = str(exc)
+        raise
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _SESSION is None or _SESSION.results is None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.results is None:
         return
     from host.report.html import write_report
 
-    _SESSION.results.finish()
-    write_report(_SESSION.results.dir, _SESSION.provenance, _SESSION.results.records)
-
-
-def emulator_notes(model, target: str) -> list[str]:
-    """What the sim DUT's emulator cannot prove about this model on the embedded test input (e.g. ESP32-S3
-    convs whose 20-bit lanes could saturate on the chip): the sim's fidelity limits, for the report."""
-    from host.espdl import load, selftest
-
-    espdl = load(model.espdl_path)
-    if not espdl.test_inputs:
-        return ["no embedded test values: the emulator's fidelity notes were not computed"]
-    return [f"{node}: {note}" for node, note in selftest(espdl, target, model.espdl_version).notes.items()]
+    if state.unreadable_images:
+        state.provenance["unreadable_images"] = dict(state.unreadable_images)
+    state.results.finish()
+    write_report(state.results.dir, state.provenance, state.results.records)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if _SESSION is None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.results is None:
         return
-    p = _SESSION.provenance
+    p = state.provenance
     terminalreporter.write_sep("-", "yolo11-hil")
     terminalreporter.write_line(f"DUT: {p['dut_kind']} ({p['dut_reason']}); latencies {p['latency_label']}")
-    terminalreporter.write_line(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}")
+    terminalreporter.write_line(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}; "
+                                f"reference engine: {p['reference_engine']}")
     notes = p.get("sim_emulator_notes") or []
     if notes:
         terminalreporter.write_line(f"sim DUT fidelity: {len(notes)} emulator note(s), e.g. {notes[0]}")
-    terminalreporter.write_line(f"reports: {_SESSION.results.dir}/results.json, report.html")
+    if state.unreadable_images:
+        terminalreporter.write_line(f"unreadable images ({len(state.unreadable_images)}): "
+                                    + ", ".join(sorted(state.unreadable_images)))
+    terminalreporter.write_line(f"reports: {state.results.dir}/results.json, report.html")

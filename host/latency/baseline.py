@@ -68,7 +68,8 @@ def create(result_path: Path, directory: Path = DEFAULT_DIR, reason: str = "crea
     result = read_result(result_path)
     path = baseline_path(result["meta"], directory)
     if path.exists():
-        raise HarnessError(f"a baseline already exists at {path}; use `baseline update` to replace it on purpose")
+        raise HarnessError(f"a baseline already exists at {path}; "
+                           "use `python -m host latency update` to replace it on purpose")
     _write(path, {"format": FORMAT, **result, "history": [_entry(result, reason)]})
     return path
 
@@ -77,7 +78,7 @@ def update(result_path: Path, directory: Path = DEFAULT_DIR, reason: str = "upda
     result = read_result(result_path)
     path = baseline_path(result["meta"], directory)
     if not path.exists():
-        raise HarnessError(f"no baseline at {path} to update; use `baseline create` first")
+        raise HarnessError(f"no baseline at {path} to update; use `python -m host latency create` first")
     old = read_result(path)
     check_comparable(result["meta"], old["meta"])
     history = list(old.get("history", [])) + [_entry(result, reason)]

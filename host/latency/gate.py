@@ -56,7 +56,7 @@ def check_comparable(current: dict, baseline: dict) -> None:
              for k in COMPARABLE_KEYS if current.get(k) != baseline.get(k)]
     if diffs:
         raise HarnessError("latency results are not comparable: " + "; ".join(diffs)
-                           + ". Create a baseline for this setup with `python -m host latency baseline create`")
+                           + ". Create a baseline for this setup with `python -m host latency create <latency.json>`")
 
 
 def ratio_ci(current: np.ndarray, baseline: np.ndarray, settings: GateSettings) -> tuple[float, float]:
@@ -89,7 +89,7 @@ def gate_stage(stage: str, current: np.ndarray, baseline: np.ndarray, settings: 
     elif p_faster < settings.alpha and low <= -t:
         status = "improved"
         message = (f"{stage} is {change:+.1%} faster than the baseline (p={p_faster:.1e}): update the baseline "
-                   "with `python -m host latency baseline update`")
+                   "with `python -m host latency update <latency.json> --reason ...`")
     else:
         status = "pass"
         message = f"{stage} {change:+.2%} (CI {low:+.2%}..{high:+.2%}), within the gate"

@@ -1,7 +1,7 @@
 """Robust statistics of per-run stage timings: median, p90, min, max, MAD and a CI for the median.
 
-The confidence interval is distribution-free (binomial order statistics), so it needs no normality
-assumption about device timings, whose tails are long (cache misses, interrupts).
+The confidence interval is distribution-free (binomial order statistics, scipy's `quantile_test`), so
+it needs no normality assumption about device timings, whose tails are long (cache misses, interrupts).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as sps
+from scipy.stats import quantile_test
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,16 @@ class StageStats:
 
 
 def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Order-statistic interval [x_(l), x_(u)] covering the median with at least `confidence`."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    if n < 3:
-        return float(x[0]), float(x[-1])
-    alpha = 1.0 - confidence
-    lo = int(sps.binom.ppf(alpha / 2, n, 0.5))
-    hi = int(sps.binom.isf(alpha / 2, n, 0.5))
-    lo = max(0, min(lo, n - 1) - 1) if lo > 0 else 0
-    hi = min(n - 1, hi)
-    return float(x[lo]), float(x[hi])
+    """Order-statistic interval [x_(l), x_(u)] covering the median with at least `confidence`.
+
+    scipy returns NaN for an end that no order statistic reaches at this confidence (too few runs,
+    e.g. n < 6 at 95 %); that end is then the sample's min or max, the widest interval there is.
+    """
+    x = np.asarray(values, dtype=float)
+    ci = quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(confidence)
+    low = float(x.min()) if np.isnan(ci.low) else float(ci.low)
+    high = float(x.max()) if np.isnan(ci.high) else float(ci.high)
+    return low, high
 
 
 def stage_stats(values, confidence: float = 0.95) -> StageStats:

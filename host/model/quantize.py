@@ -35,7 +35,7 @@ from host.model.export import check_split_head_onnx, export_onnx, load_torch_mod
 from host.chip.targets import check_supported
 from host.model.presets import Preset, build_setting, get_preset
 from host.model.progress import stage
-from host.model.source import ModelSource, resolve_model
+from host.model.source import check_espdl_detector, ModelSource, resolve_model
 
 #: Bump when the pipeline changes what it writes for the same inputs.
 PIPELINE_VERSION = 2
@@ -186,18 +186,9 @@ def _copy_out(result: QuantizedModel, out_dir: Path) -> None:
 
 def _prequantized(source: ModelSource, target: str, imgsz: int, espdl_version: str) -> QuantizedModel:
     """A user-supplied .espdl: nothing to quantize; exponents come from the file itself."""
-    from host.espdl import load as load_espdl
-
-    model = load_espdl(source.path)
+    model = check_espdl_detector(source.path, imgsz)
     inputs = model.inputs
-    if len(inputs) != 1:
-        raise HarnessError(f"{source.path} has {len(inputs)} inputs; a YOLO11n .espdl has one ('images')")
-    shape = inputs[0].shape
-    if shape[1] != imgsz or shape[2] != imgsz:
-        raise HarnessError(f"{source.path} takes {shape[1]}x{shape[2]} input, not {imgsz}; pass --imgsz {shape[1]}")
     outputs = {o.name: o.exponent for o in model.outputs}
-    if sorted(outputs) != sorted(OUTPUT_NAMES):
-        raise HarnessError(f"{source.path} has outputs {sorted(outputs)}; the yolo11 postprocess needs {list(OUTPUT_NAMES)}")
     return QuantizedModel(
         espdl_path=source.path,
         sha256=source.sha256,

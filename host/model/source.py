@@ -8,6 +8,7 @@ split-head `.onnx`, or a prequantized `.espdl` (quantization is then skipped).
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,11 @@ class ModelSource:
         return self.kind != "espdl"
 
 
-def resolve_model(spec: str | Path | None) -> ModelSource:
-    """Turn a user's model argument into a ModelSource, or raise a HarnessError saying how to fix it."""
+def resolve_model(spec: str | Path | None, download: bool = True) -> ModelSource:
+    """Turn a user's model argument into a ModelSource, or raise a HarnessError saying how to fix it.
+
+    `download=False` (configure-time checks) leaves a release name that is not a local file unresolved
+    (path None) instead of fetching it."""
     if spec is None or str(spec) in ("", "fixture"):
         if not FIXTURE_MODEL.is_file():
             raise HarnessError(
@@ -64,6 +68,8 @@ def resolve_model(spec: str | Path | None) -> ModelSource:
         # An architecture name such as "yolo11n.yaml" is resolved inside the ultralytics package.
         return ModelSource(kind, None, text, hashlib.sha256(f"ultralytics-yaml:{text}".encode()).hexdigest())
     if kind == "pt" and Path(text).name == text:
+        if not download:
+            return ModelSource(kind, None, text, "")
         return _download_release_weights(text)
     raise HarnessError(f"model file {path} does not exist; check the path (relative to {Path.cwd()})")
 
@@ -85,3 +91,52 @@ def _download_release_weights(name: str) -> ModelSource:
             f"elsewhere from the ultralytics assets release page and pass its path: --model /path/to/{name}"
         )
     return ModelSource("pt", local.resolve(), local.name, sha256_file(local))
+
+
+def check_readable(source: ModelSource, imgsz: int) -> None:
+    """Refuse, from the file's content and cheaply, a model the pipeline could not read: a text file named
+    .pt, a truncated checkpoint, an ONNX without the split head, a corrupt or non-detector .espdl."""
+    if source.path is None:
+        return  # an ultralytics name: resolved (downloaded) when the session starts
+    path = source.path
+    if source.kind == "pt":
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+        legacy_pickle = len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+        if not (zipfile.is_zipfile(path) or legacy_pickle):
+            raise HarnessError(f"{path} is not a PyTorch checkpoint (not a zip archive or pickle: truncated, or "
+                               "not a .pt at all); pass the ultralytics .pt file itself")
+    elif source.kind == "yaml":
+        import yaml
+
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise HarnessError(f"{path} is not readable YAML ({exc}); pass an ultralytics model .yaml") from None
+        if not isinstance(doc, dict) or "backbone" not in doc or "head" not in doc:
+            raise HarnessError(f"{path} is not an ultralytics model .yaml (no backbone/head); pass yolo11n.yaml")
+    elif source.kind == "onnx":
+        from host.model.export import check_split_head_onnx
+
+        check_split_head_onnx(path, imgsz)
+    elif source.kind == "espdl":
+        check_espdl_detector(path, imgsz)
+
+
+def check_espdl_detector(path: Path, imgsz: int):
+    """Load a .espdl and check it is a split-head YOLO11 detector for `imgsz`; returns the EspdlModel."""
+    from host.chip.detection import OUTPUT_NAMES
+    from host.espdl import load as load_espdl
+
+    model = load_espdl(path)
+    inputs = model.inputs
+    if len(inputs) != 1 or inputs[0].shape is None or len(inputs[0].shape) != 4:
+        raise HarnessError(f"{path} has {len(inputs)} inputs; a YOLO11n .espdl has one NHWC image input ('images')")
+    shape = inputs[0].shape
+    if shape[1] != imgsz or shape[2] != imgsz:
+        raise HarnessError(f"{path} takes {shape[1]}x{shape[2]} input, not {imgsz}; pass --imgsz {shape[1]}")
+    outputs = sorted(o.name for o in model.outputs)
+    if outputs != sorted(OUTPUT_NAMES):
+        raise HarnessError(f"{path} has outputs {outputs}: not a YOLO11n detector for ESP-DL's yolo11 postprocess, "
+                           f"which needs {list(OUTPUT_NAMES)}")
+    return model

@@ -189,11 +189,12 @@ class DetectResult:
     boxes: tuple[Box, ...]
     stage_us: dict[str, int]
     upload_us: int = 0  # device time from "ready" to the last chunk (0 if the device does not say)
+    seconds: float = 0.0  # host wall time of the whole request (upload + compute + answer), set by the host
 
 
-def parse_detect(body: dict[str, Any]) -> DetectResult:
+def parse_detect(body: dict[str, Any], seconds: float = 0.0) -> DetectResult:
     return DetectResult(int(body["w"]), int(body["h"]), tuple(box_from_wire(b) for b in body["boxes"]),
-                        {k: int(v) for k, v in body["us"].items()}, int(body.get("upload_us", 0)))
+                        {k: int(v) for k, v in body["us"].items()}, int(body.get("upload_us", 0)), seconds)
 
 
 @dataclass

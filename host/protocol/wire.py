@@ -58,23 +58,10 @@ def _format_number(value: float) -> str:
 
 
 def _escape_string(text: str) -> str:
-    # Same escapes as json.dumps(ensure_ascii=True): short forms for \" \\ \n \r \t \b \f,
-    # \u00XX for other characters outside space..~, \uXXXX (surrogate pairs above U+FFFF).
-    out = ['"']
-    short = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-    for ch in text:
-        code = ord(ch)
-        if ch in short:
-            out.append(short[ch])
-        elif 0x20 <= code <= 0x7E:
-            out.append(ch)
-        elif code <= 0xFFFF:
-            out.append("\\u%04x" % code)
-        else:
-            code -= 0x10000
-            out.append("\\u%04x\\u%04x" % (0xD800 | (code >> 10), 0xDC00 | (code & 0x3FF)))
-    out.append('"')
-    return "".join(out)
+    # json.dumps with ensure_ascii=True: short forms for \" \\ \n \r \t \b \f, lowercase \u00XX for
+    # other characters outside space..~ (DEL included), \uXXXX surrogate pairs above U+FFFF - the
+    # escapes hil_protocol/json.cpp writes.
+    return json.dumps(text, ensure_ascii=True)
 
 
 def canonical_json(value: Any) -> str:

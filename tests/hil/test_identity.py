@@ -5,22 +5,24 @@ import pytest
 pytestmark = [pytest.mark.hil, pytest.mark.target("esp32p4", "esp32s3")]
 
 
-def test_chip_is_the_target(hil, hil_record) -> None:
-    info = hil.dut.info()
-    hil_record.add("identity", "chip", passed=info.chip == hil.target,
+def test_chip_is_the_target(hil_options, hil_dut, hil_record) -> None:
+    info = hil_dut.info()
+    hil_record.add("identity", "chip", passed=info.chip == hil_options.target,
                    detail=f"chip {info.chip} rev {info.revision}")
-    assert info.chip == hil.target, f"the DUT is a {info.chip}, the session targets {hil.target}: check --port"
-    assert info.revision >= 0
+    assert info.chip == hil_options.target, (f"the DUT is a {info.chip}, the session targets {hil_options.target}: "
+                                             "check --port")
+    major, minor = divmod(info.revision, 100)
+    assert 0 <= major <= 9 and 0 <= minor <= 99, f"chip revision {info.revision} is not major*100+minor"
 
 
-def test_model_on_device_is_the_host_artifact(hil, hil_record) -> None:
-    info = hil.dut.info()
-    same = info.model_sha256 == hil.model.sha256
+def test_model_on_device_is_the_host_artifact(hil_dut, hil_model, hil_record) -> None:
+    info = hil_dut.info()
+    same = info.model_sha256 == hil_model.sha256
     hil_record.add("identity", "model_sha256", passed=same,
-                   detail=f"device {info.model_sha256}, host {hil.model.sha256}")
-    assert same, (f"the device runs model {info.model_sha256}, the host quantized {hil.model.sha256}: "
+                   detail=f"device {info.model_sha256}, host {hil_model.sha256}")
+    assert same, (f"the device runs model {info.model_sha256}, the host quantized {hil_model.sha256}: "
                   "the model partition was not flashed with this session's artifact")
 
 
-def test_input_exponent_matches(hil) -> None:
-    assert hil.dut.info().input_exponent == hil.model.input_exponent
+def test_input_exponent_matches(hil_dut, hil_model) -> None:
+    assert hil_dut.info().input_exponent == hil_model.input_exponent

@@ -5,7 +5,7 @@ import pytest
 pytestmark = [pytest.mark.hil, pytest.mark.target("esp32p4", "esp32s3")]
 
 
-def test_model_selftest_passes(hil, hil_record) -> None:
-    passed = hil.dut.selftest()
+def test_model_selftest_passes(hil_dut, hil_record) -> None:
+    passed = hil_dut.selftest()
     hil_record.add("selftest", "model_selftest", passed=passed)
     assert passed, "Model::test() failed on the device: its int8 outputs differ from the test values in the .espdl"

@@ -1,1 +1,1 @@
-"""The simulated DUT: the harness firmware's behaviour in Python, behind a pty, with a stated latency model."""
+"""The simulated DUT: the firmware's behaviour in Python behind a pty (device.py, process.py), started by backend.py."""

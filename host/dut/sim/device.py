@@ -40,7 +40,7 @@ def sim_app_sha256() -> str:
     return digest.hexdigest()
 
 
-class SimBackend(DeviceBackend):
+class SimModelRunner(DeviceBackend):
     """What the firmware's model runner does, in Python: emulator, ESP-DL-exact pre/post, modelled timings."""
 
     def __init__(self, pack: bytes, target: str, write: Callable[[bytes], None], faults: FaultPlan,
@@ -183,7 +183,7 @@ class SimDevice:
     def __init__(self, pack: bytes, target: str, write: Callable[[bytes], None], faults: FaultPlan | None = None,
                  seed: int = 0, rev: int = 100, model_name: str | None = None) -> None:
         self.faults = faults or FaultPlan()
-        self.backend = SimBackend(pack, target, write, self.faults, seed, rev, model_name)
+        self.backend = SimModelRunner(pack, target, write, self.faults, seed, rev, model_name)
         self._write = write
         self.service = self._new_service()
         self.model_sha256 = self.backend.model_sha256

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.errors import HarnessError
-from host.reference import libm
+from host.chip import libm
 from host.chip.targets import HALF_EVEN
 
 f32 = np.float32

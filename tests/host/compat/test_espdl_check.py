@@ -130,7 +130,7 @@ def test_broken_invariants_are_named(exports) -> None:
 
 
 def test_sim_dut_refuses_a_skewed_model_before_loading_it(exports, tmp_path: Path) -> None:
-    from host.dut.backends import open_sim
+    from host.dut.sim.backend import open_sim
     from host.errors import HarnessError
     from host.espdl import write_pdl3
 

@@ -12,7 +12,7 @@ import pytest
 
 from host.espdl import Emulator, first_divergence, in_espdl_layout, load, selftest
 from host.espdl.check import check_file, errors
-from host.hil.plugin import DEFAULT_IMAGES, test_images
+from host.hil.options import DEFAULT_IMAGES, list_images
 from host.model import quantize_model
 from host.chip.postprocess import postprocess
 from host.chip.preprocess import load_image, preprocess
@@ -82,7 +82,7 @@ def test_emulator_and_ppq_executor_agree_on_every_fixture_image(quantized) -> No
     emulator = Emulator(espdl, target="esp32p4", espdl_version=model.espdl_version)
     exps = {o.name: o.exponent for o in espdl.outputs}
     bits = _input_bits(espdl)
-    for path in test_images(DEFAULT_IMAGES):
+    for path in list_images(DEFAULT_IMAGES):
         tensor, geometry = preprocess(load_image(path), model.imgsz, model.input_exponent, "esp32p4", bits=bits)
         ppq = simulator.run(tensor)
         emu = emulator.run({espdl.inputs[0].name: tensor})
@@ -98,7 +98,7 @@ def test_mixed_preset_takes_an_int16_image_end_to_end() -> None:
     the reference must do the same and still find the fixture image's objects."""
     model = quantize_model(None, target="esp32p4", imgsz=320, preset="mixed")
     assert _input_bits(load(model.espdl_path)) == 16
-    image = next(p for p in test_images(DEFAULT_IMAGES) if p.name.startswith("large_single"))
+    image = next(p for p in list_images(DEFAULT_IMAGES) if p.name.startswith("large_single"))
     result = reference(image, model, "esp32p4")
     assert result.input_tensor.dtype == np.int16
     assert result.boxes, "the int16-input model found nothing on large_single"

@@ -31,7 +31,7 @@ def tiny_pack(tiny_model, tmp_path_factory) -> Path:
 @pytest.fixture
 def open_tiny_sim(tiny_pack):
     """Open a sim DUT on the tiny model with a fault plan; closed after the test."""
-    from host.dut.backends import open_sim
+    from host.dut.sim.backend import open_sim
 
     opened = []
 

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from host.dut import board
-from host.dut.backends import choose
+from host.dut.backend import DutUnavailable
+from host.dut.select import BACKENDS, choose
 from host.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -22,35 +23,49 @@ def _port(device: str, vid: int, serial: str = "") -> SimpleNamespace:
 
 
 def test_auto_without_boards_is_the_sim_and_says_so() -> None:
-    choice = choose("auto", "esp32p4", list_ports=lambda: [_port("/dev/ttyS0", None)])
+    choice = choose("auto", "esp32p4", list_ports=lambda: [_port("/dev/ttyS0", None)], environ={})
     assert choice.kind == "sim" and "SIMULATED" in choice.reason
 
 
+def test_auto_on_ci_without_a_board_is_an_error_naming_dut_sim() -> None:
+    with pytest.raises(HarnessError, match="pass --dut sim"):
+        choose("auto", "esp32p4", list_ports=lambda: [], environ={"CI": "true"})
+    assert choose("sim", "esp32p4", list_ports=lambda: [], environ={"CI": "true"}).kind == "sim"
+
+
 def test_auto_finds_one_board_by_usb_id() -> None:
-    choice = choose("auto", "esp32p4", list_ports=lambda: [_port("/dev/ttyACM0", 0x303A, "F4:12")])
+    choice = choose("auto", "esp32p4", list_ports=lambda: [_port("/dev/ttyACM0", 0x303A, "F4:12")], environ={})
     assert (choice.kind, choice.port) == ("board", "/dev/ttyACM0")
 
 
 def test_auto_with_two_boards_asks_for_a_port() -> None:
     ports = [_port("/dev/ttyACM0", 0x303A), _port("/dev/ttyUSB0", 0x10C4)]
     with pytest.raises(HarnessError, match="pin one with --port"):
-        choose("auto", "esp32p4", list_ports=lambda: ports)
+        choose("auto", "esp32p4", list_ports=lambda: ports, environ={})
 
 
 def test_require_board_without_board_is_an_error() -> None:
     with pytest.raises(HarnessError, match="no esp32p4 board found"):
-        choose("auto", "esp32p4", require_board=True, list_ports=lambda: [])
+        choose("auto", "esp32p4", require_board=True, list_ports=lambda: [], environ={})
 
 
 @pytest.mark.parametrize("kind, target, message", [
-    ("qemu", "esp32p4", "does not support esp32p4"),
-    ("espemu", "esp32p4", "needs `esp-emu` on PATH"),
-    ("qemu", "esp32s3", "qemu-system-xtensa"),
+    ("qemu", "esp32s3", "unknown --dut 'qemu'"),
+    ("espemu", "esp32p4", "unknown --dut 'espemu'"),
     ("sim", "esp32c3", "does not support esp32c3"),
+    ("board", "esp32p4", "no esp32p4 board found"),
 ])
-def test_emulators_name_what_is_missing(kind: str, target: str, message: str) -> None:
+def test_kinds_that_cannot_run_are_refused_by_name(kind: str, target: str, message: str) -> None:
     with pytest.raises(HarnessError, match=message):
-        choose(kind, target, list_ports=lambda: [])
+        choose(kind, target, list_ports=lambda: [], environ={})
+
+
+def test_every_backend_has_the_same_operations() -> None:
+    for kind, backend in BACKENDS.items():
+        assert backend.kind == kind and backend.targets
+        for operation in ("prepare", "open", "reset", "provenance"):
+            assert callable(getattr(backend, operation)), (kind, operation)
+        assert isinstance(backend.timed, bool) and backend.latency_label
 
 
 def test_require_board_fails_the_session_fast(tmp_path: Path) -> None:
@@ -63,7 +78,7 @@ def test_require_board_fails_the_session_fast(tmp_path: Path) -> None:
 
 def test_missing_build_and_idf_skips_naming_both(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("IDF_PATH", raising=False)
-    with pytest.raises(pytest.skip.Exception, match=r"no firmware build for esp32p4/uart .*IDF_PATH is not set"):
+    with pytest.raises(DutUnavailable, match=r"no firmware build for esp32p4/uart .*IDF_PATH is not set"):
         board.locate_build("esp32p4", "uart", firmware_dir=tmp_path)
 
 
