@@ -86,12 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """Errors exit 1 (warnings alone exit 0); findings are printed errors first."""
-    from host import compat
     from host.espdl.check import check_bytes, errors
-
-    version = args.espdl_version or FIRMWARE_ESPDL_VERSION
     from host.firmware import model_partition_size
 
+    version = args.espdl_version or FIRMWARE_ESPDL_VERSION
     findings = check_bytes(_read(args.file), args.target, version, _key(args.key),
                            model_partition_size(args.target, args.firmware_config))
     findings.sort(key=lambda f: f.level != "error")

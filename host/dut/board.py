@@ -52,6 +52,7 @@ class BoardBackend:
     targets = ("esp32p4", "esp32s3")
     timed = True
     latency_label = "measured"
+    banner = ""
 
     def __init__(self, options: DutOptions) -> None:
         if not options.port:

@@ -109,11 +109,6 @@ class CheckedTable(Table):
         start, n = self._vector_at(self.Indirect(self.Pos + off), flags.bytewidth)
         return np.frombuffer(self.Bytes, dtype=N.to_numpy_type(flags), count=n, offset=start)
 
-    def GetArrayAsNumpy(self, flags: Any, off: int, length: int) -> np.ndarray:  # noqa: N802
-        if off < 0 or off + length * flags.bytewidth > self._size:
-            raise _fail(f"array of {length} elements at {off} runs past the end of the buffer")
-        return np.frombuffer(self.Bytes, dtype=N.to_numpy_type(flags), count=length, offset=off)
-
     def Union(self, t2: Table, off: int) -> None:  # noqa: N802
         t2.Bytes, t2.Pos = self.Bytes, self.Indirect(self.Pos + off)
 
@@ -134,7 +129,7 @@ def _call(accessor: Callable[..., T], *args: int, label: str = "") -> T:
     try:
         return accessor(*args)
     except CorruptModel as exc:
-        raise _fail(f"{label or _name(accessor)}: {exc.detail}") from None
+        raise _fail(f"{label or _name(accessor)}: {exc.detail or exc}") from None
 
 
 def root(cls: Any, buf: bytes) -> Any:
@@ -229,8 +224,10 @@ def numbers(accessor: Callable[[], np.ndarray | int]) -> np.ndarray | None:
     return arr.astype(arr.dtype.newbyteorder("="))
 
 
-def structs(item: Callable[[int], Any], length: Callable[[], int]) -> tuple[int, int] | None:
-    """(start, count) in the buffer of a vector of structs (e.g. `tensor.RawData`), bounds-checked; None when absent."""
+def structs(item: Callable[[int], Any], length: Callable[[], int]) -> tuple[int, memoryview] | None:
+    """(start in the buffer, bytes) of a vector of structs (e.g. `tensor.RawData`), bounds-checked; None when absent.
+
+    The bytes are a view, not a copy: test values are rewritten in place at `start`."""
     first = _call(item, 0, label=_name(item))
     if first is None:
         return None
@@ -238,4 +235,4 @@ def structs(item: Callable[[int], Any], length: Callable[[], int]) -> tuple[int,
     tab, size = first._tab, first.SizeOf()
     if tab.Pos + n * size > len(tab.Bytes):
         raise _fail(f"{_name(item)}: vector of {n} {size}-byte structs at {tab.Pos} runs past the end of the buffer")
-    return tab.Pos, n
+    return tab.Pos, memoryview(tab.Bytes)[tab.Pos : tab.Pos + n * size]

@@ -1,12 +1,14 @@
 """The .espdl model as data: graph I/O, nodes, initializers, metadata and embedded test values.
 
-Read from the FlatBuffers payload with the bounds-checked reader in `flatbuf`. Field slots follow
-esp-dl's `fbs_loader/espdl.fbs` (slot = declaration order in the table; a union takes two slots).
+Read from the FlatBuffers payload with the readers flatc generated from esp-dl's `fbs_loader/espdl.fbs`
+(host/espdl/fbs, made by tools/gen_espdl_fbs.py), each accessor called through `flatbuf`, which checks
+every offset, vector and string against the buffer, so a damaged file raises CorruptModel naming the field.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,16 +17,20 @@ import numpy as np
 
 from host.errors import HarnessError
 from host.espdl import container, layouts
-from host.espdl.flatbuf import CorruptModel, FbTable, root_table
+from host.espdl import flatbuf as fb
+from host.espdl.fbs import espdl_generated as fbs
+from host.espdl.flatbuf import CorruptModel
 
-# TensorDataType enum of espdl.fbs -> numpy dtype (None: not representable as an array here)
+_DT = fbs.TensorDataType
+# TensorDataType -> numpy dtype (None: not representable as an array here)
 DTYPES: dict[int, np.dtype | None] = {
-    0: None, 1: np.dtype(np.float32), 2: np.dtype(np.uint8), 3: np.dtype(np.int8), 4: np.dtype(np.uint16),
-    5: np.dtype(np.int16), 6: np.dtype(np.int32), 7: np.dtype(np.int64), 8: None, 9: np.dtype(np.bool_),
-    10: np.dtype(np.float16), 11: np.dtype(np.float64), 12: np.dtype(np.uint32), 13: np.dtype(np.uint64),
+    _DT.UNDEFINED: None, _DT.FLOAT: np.dtype(np.float32), _DT.UINT8: np.dtype(np.uint8),
+    _DT.INT8: np.dtype(np.int8), _DT.UINT16: np.dtype(np.uint16), _DT.INT16: np.dtype(np.int16),
+    _DT.INT32: np.dtype(np.int32), _DT.INT64: np.dtype(np.int64), _DT.STRING: None, _DT.BOOL: np.dtype(np.bool_),
+    _DT.FLOAT16: np.dtype(np.float16), _DT.DOUBLE: np.dtype(np.float64), _DT.UINT32: np.dtype(np.uint32),
+    _DT.UINT64: np.dtype(np.uint64),
 }
-# AttributeType enum
-_FLOAT, _INT, _STRING, _TENSOR, _GRAPH, _FLOATS, _INTS, _STRINGS = 1, 2, 3, 4, 5, 6, 7, 8
+_AT = fbs.AttributeType
 MAX_ELEMENTS = 1 << 31  # refuses absurd dims before numpy tries to allocate them
 
 
@@ -96,14 +102,14 @@ class EspdlModel:
         return sum(t.stored.nbytes for t in self.initializers.values())
 
 
-def _tensor(t: FbTable) -> Tensor:
-    name = t.string(6) or ""
-    code = int(t.scalar(1, "i", 0))
+def _tensor(t: fbs.Tensor) -> Tensor:
+    name = fb.string(t.Name) or ""
+    code = int(fb.scalar(t.DataType))
     dtype = DTYPES.get(code)
     if dtype is None:
         raise HarnessError(f"tensor {name!r} has data type {code}, which the harness cannot read; "
                            "only numeric tensors are supported")
-    dims_arr = t.numbers(0, "i8")
+    dims_arr = fb.numbers(t.DimsAsNumpy)
     dims = tuple(int(d) for d in (dims_arr if dims_arr is not None else ()))
     if any(d < 0 for d in dims):
         raise CorruptModel(f"corrupt .espdl model: tensor {name!r} has negative dims {dims}; re-export it")
@@ -112,16 +118,18 @@ def _tensor(t: FbTable) -> Tensor:
         count *= d
         if count > MAX_ELEMENTS:
             raise CorruptModel(f"corrupt .espdl model: tensor {name!r} dims {dims} are absurdly large; re-export it")
-    exps = t.numbers(13, "i8")
-    raw = t.raw_bytes(8, 16)
-    if raw is not None:
+    exps = fb.numbers(t.ExponentsAsNumpy)
+    raw_data = fb.structs(t.RawData, t.RawDataLength)  # esp-ppq's form: AlignedBytes, 16-byte aligned
+    if raw_data is not None:
+        _, raw = raw_data
         if count * dtype.itemsize > len(raw):
             raise CorruptModel(f"corrupt .espdl model: tensor {name!r} needs {count * dtype.itemsize} bytes "
                                f"for dims {dims} but holds {len(raw)}; re-export it")
         flat = np.frombuffer(raw, dtype=dtype.newbyteorder("<"), count=count).astype(dtype)
     else:
-        slot, fmt = {1: (2, "f4"), 6: (3, "i4"), 7: (5, "i8"), 11: (11, "f8"), 13: (12, "u8")}.get(code, (None, None))
-        vec = t.numbers(slot, fmt) if slot is not None else None
+        typed = {_DT.FLOAT: t.FloatDataAsNumpy, _DT.INT32: t.Int32DataAsNumpy, _DT.INT64: t.Int64DataAsNumpy,
+                 _DT.DOUBLE: t.DoubleDataAsNumpy, _DT.UINT64: t.Uint64DataAsNumpy}.get(code)
+        vec = fb.numbers(typed) if typed is not None else None
         if vec is None:
             vec = np.zeros(0, dtype=dtype)
         if len(vec) != count:
@@ -133,47 +141,49 @@ def _tensor(t: FbTable) -> Tensor:
                   array=stored, stored=stored)
 
 
-def _value_info(v: FbTable) -> ValueInfo:
-    name = v.string(0) or ""
+def _value_info(v: fbs.ValueInfo) -> ValueInfo:
+    name = fb.string(v.Name) or ""
     dtype, shape = None, None
-    type_info = v.table(1)
-    if type_info is not None and int(type_info.scalar(0, "B", 0)) == 1:  # union tag 1: tensor_type
-        tt = type_info.table(1)
+    type_info = fb.table(v.ValueInfoType)
+    if type_info is not None and fb.scalar(type_info.ValueType) == fbs.TypeInfoValue.tensor_type:
+        tt = fb.union(type_info.Value, fbs.TensorTypeAndShape)
         if tt is not None:
-            dtype = DTYPES.get(int(tt.scalar(0, "i", 0)))
-            shp = tt.table(1)
+            dtype = DTYPES.get(int(fb.scalar(tt.ElemType)))
+            shp = fb.table(tt.Shape)
             if shp is not None:
                 dims = []
-                for dim in shp.tables(0):
-                    dv = dim.table(0)
-                    dims.append(int(dv.scalar(1, "q", 0)) if dv is not None else -1)
+                for dim in fb.tables(shp.Dim, shp.DimLength):
+                    dv = fb.table(dim.Value)
+                    dims.append(int(fb.scalar(dv.DimValue)) if dv is not None else -1)
                 shape = tuple(dims)
-    exps = v.numbers(3, "i8")
+    exps = fb.numbers(v.ExponentsAsNumpy)
     return ValueInfo(name=name, dtype=dtype, shape=shape,
                      exponents=tuple(int(e) for e in (exps if exps is not None else ())))
 
 
-def _attribute(a: FbTable) -> tuple[str, Any]:
-    name = a.string(0) or ""
-    kind = int(a.scalar(3, "i", 0))
-    if kind == _FLOAT:
-        return name, float(a.scalar(4, "f", 0.0))
-    if kind == _INT:
-        return name, int(a.scalar(5, "q", 0))
-    if kind == _STRING:
-        raw = a.raw_bytes(6, 1)
-        return name, bytes(raw).decode("utf-8", "replace") if raw is not None else ""
-    if kind == _TENSOR:
-        t = a.table(7)
+def _attribute(a: fbs.Attribute) -> tuple[str, Any]:
+    name = fb.string(a.Name) or ""
+    kind = int(fb.scalar(a.AttrType))
+    if kind == _AT.FLOAT:
+        f = fb.struct(a.F)
+        return name, float(f.F()) if f is not None else 0.0
+    if kind == _AT.INT:
+        i = fb.struct(a.I)
+        return name, int(i.I()) if i is not None else 0
+    if kind == _AT.STRING:
+        raw = fb.numbers(a.SAsNumpy)
+        return name, raw.tobytes().decode("utf-8", "replace") if raw is not None else ""
+    if kind == _AT.TENSOR:
+        t = fb.table(a.T)
         return name, _tensor(t) if t is not None else None
-    if kind == _FLOATS:
-        v = a.numbers(10, "f4")
+    if kind == _AT.FLOATS:
+        v = fb.numbers(a.FloatsAsNumpy)
         return name, [float(x) for x in (v if v is not None else ())]
-    if kind == _INTS:
-        v = a.numbers(11, "i8")
+    if kind == _AT.INTS:
+        v = fb.numbers(a.IntsAsNumpy)
         return name, [int(x) for x in (v if v is not None else ())]
-    if kind == _STRINGS:
-        return name, a.strings(12)
+    if kind == _AT.STRINGS:
+        return name, fb.strings(a.Strings, a.StringsLength)
     return name, ("<unsupported attribute type %d>" % kind)
 
 
@@ -183,35 +193,39 @@ def parse_payload(payload: bytes, sha256: str = "", encrypted: bool = False) -> 
         return _parse(payload, sha256, encrypted)
     except HarnessError:
         raise
-    except (ValueError, TypeError, IndexError, OverflowError, RecursionError, MemoryError) as exc:
+    except (ValueError, TypeError, IndexError, OverflowError, RecursionError, MemoryError, struct.error) as exc:
+        # a safety net only: flatbuf checks every read, so a damaged file raises CorruptModel before this
         raise CorruptModel(f"corrupt .espdl model ({type(exc).__name__}: {exc}); re-export the model") from exc
 
 
 def _parse(payload: bytes, sha256: str, encrypted: bool) -> EspdlModel:
-    root = root_table(payload)
-    graph = root.table(7)
+    root = fb.root(fbs.Model, payload)
+    graph = fb.table(root.Graph)
     if graph is None:
         raise CorruptModel("corrupt .espdl model: it has no graph; re-export the model")
     metadata = {}
-    for kv in root.tables(8):
-        metadata[kv.string(0) or ""] = kv.string(1) or ""
+    for kv in fb.tables(root.MetadataProps, root.MetadataPropsLength):
+        metadata[fb.string(kv.Key) or ""] = fb.string(kv.Value) or ""
     nodes = []
-    for n in graph.tables(0):
-        attrs = dict(_attribute(a) for a in n.tables(5))
-        nodes.append(Node(name=n.string(2) or "", op_type=n.string(3) or "",
-                          inputs=n.strings(0), outputs=n.strings(1), attributes=attrs))
-    inits = {t.name: t for t in (_tensor(x) for x in graph.tables(2))}
+    for n in fb.tables(graph.Node, graph.NodeLength):
+        attrs = dict(_attribute(a) for a in fb.tables(n.Attribute, n.AttributeLength))
+        nodes.append(Node(name=fb.string(n.Name) or "", op_type=fb.string(n.OpType) or "",
+                          inputs=fb.strings(n.Input, n.InputLength), outputs=fb.strings(n.Output, n.OutputLength),
+                          attributes=attrs))
+    inits = {t.name: t for t in (_tensor(x) for x in fb.tables(graph.Initializer, graph.InitializerLength))}
     model = EspdlModel(
         sha256=sha256, encrypted=encrypted, payload_size=len(payload),
-        ir_version=int(root.scalar(0, "i", 0)),
-        producer=" ".join(s for s in (root.string(2), root.string(3)) if s),
+        ir_version=int(fb.scalar(root.IrVersion)),
+        producer=" ".join(s for s in (fb.string(root.ProducerName), fb.string(root.ProducerVersion)) if s),
         metadata=metadata,
-        inputs=[_value_info(v) for v in graph.tables(4)],
-        outputs=[_value_info(v) for v in graph.tables(5)],
-        value_info={vi.name: vi for vi in (_value_info(v) for v in graph.tables(6))},
+        inputs=[_value_info(v) for v in fb.tables(graph.Input, graph.InputLength)],
+        outputs=[_value_info(v) for v in fb.tables(graph.Output, graph.OutputLength)],
+        value_info={vi.name: vi for vi in (_value_info(v) for v in fb.tables(graph.ValueInfo, graph.ValueInfoLength))},
         nodes=nodes, initializers=inits,
-        test_inputs={t.name: t for t in (_tensor(x) for x in graph.tables(8))},
-        test_outputs={t.name: t for t in (_tensor(x) for x in graph.tables(9))},
+        test_inputs={t.name: t for t in (_tensor(x) for x in fb.tables(graph.TestInputsValue,
+                                                                         graph.TestInputsValueLength))},
+        test_outputs={t.name: t for t in (_tensor(x) for x in fb.tables(graph.TestOutputsValue,
+                                                                          graph.TestOutputsValueLength))},
     )
     _unpack_filters(model)
     return model

@@ -13,8 +13,9 @@ from typing import Mapping
 import numpy as np
 
 from host.errors import HarnessError
+from host.espdl import flatbuf as fb
 from host.espdl.container import EDL2_HEADER, read_edl2
-from host.espdl.flatbuf import root_table
+from host.espdl.fbs import espdl_generated as fbs
 from host.espdl.model import DTYPES
 
 
@@ -27,23 +28,23 @@ def rewrite_test_outputs(data: bytes, values: Mapping[str, np.ndarray]) -> bytes
     edl = read_edl2(data)
     if edl.encrypted:
         raise HarnessError("the .espdl is encrypted: its test values cannot be rewritten; export it unencrypted")
-    graph = root_table(edl.payload).table(7)
+    graph = fb.table(fb.root(fbs.Model, edl.payload).Graph)
     if graph is None:
         raise HarnessError("corrupt .espdl model: it has no graph; re-export the model")
     out = bytearray(data)
     remaining = dict(values)
-    for tensor in graph.tables(9):
-        name = tensor.string(6) or ""
+    for tensor in fb.tables(graph.TestOutputsValue, graph.TestOutputsValueLength):
+        name = fb.string(tensor.Name) or ""
         if name not in remaining:
             continue
         new = np.asarray(remaining.pop(name))
-        dtype = DTYPES.get(int(tensor.scalar(1, "i", 0)))
-        dims = tensor.numbers(0, "i8")
+        dtype = DTYPES.get(int(fb.scalar(tensor.DataType)))
+        dims = fb.numbers(tensor.DimsAsNumpy)
         count = int(np.prod(dims)) if dims is not None else 1
         if dtype is None or new.dtype != dtype or new.size != count:
             raise HarnessError(f"test output {name!r} holds {count} {dtype} values; got {new.size} {new.dtype}")
-        start, n = tensor.vector(8, 16)
-        if n * 16 < count * dtype.itemsize:
+        start, stored = fb.structs(tensor.RawData, tensor.RawDataLength) or (0, memoryview(b""))
+        if len(stored) < count * dtype.itemsize:
             raise HarnessError(f"corrupt .espdl model: test output {name!r} stores fewer bytes than its dims need")
         raw = np.ascontiguousarray(new.reshape(-1), dtype=dtype.newbyteorder("<")).tobytes()
         out[EDL2_HEADER + start: EDL2_HEADER + start + len(raw)] = raw

@@ -21,7 +21,7 @@ from host.chip.detection import Thresholds
 from host.dut.backend import Artifact, DutBackend, DutUnavailable
 from host.dut.client import DutError
 from host.dut.dut import Dut
-from host.dut.select import Choice, choose, create
+from host.dut.select import BACKENDS, Choice, choose, create
 from host.errors import HarnessError
 from host.hil.options import OPTIONS, ROOT, HilOptions, list_images, validate
 from host.model.quantize import QuantizedModel
@@ -103,9 +103,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state.choice is None:
         return []
     line = f"yolo11-hil: target {state.options.target}, DUT {state.choice.kind.upper()} ({state.choice.reason})"
-    if state.choice.kind == "sim":
-        line += " - results are from the SIMULATED DUT, latencies are simulated"
-    return [line]
+    banner = BACKENDS[state.choice.kind].banner
+    return [line + (f" - {banner}" if banner else "")]
 
 
 def harness_revision() -> str:

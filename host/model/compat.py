@@ -81,7 +81,7 @@ def exporter_adjusted(adjustments: dict[str, bool]) -> Iterator[None]:
         if op.attributes.get("input1_layout") != "packed":
             raise HarnessError(
                 f"esp-ppq {installed_esp_ppq_version()} did not pack the operand of MatMul {op.name}; "
-                "the harness's export adjustment does not fit this esp-ppq version (see host/compat.py)"
+                "the harness's export adjustment does not fit this esp-ppq version (see host/model/compat.py)"
             )
         return result
 

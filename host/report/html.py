@@ -48,7 +48,7 @@ def write_report(report_dir: Path, session: dict[str, Any], records: list[dict[s
         "</style>",
         "<h1>YOLO11n hardware-in-the-loop report</h1>",
     ]
-    if session.get("dut_kind") != "board":
+    if session.get("latency_label") != "measured":
         parts.append(f"<p class='banner'><b>DUT: {html.escape(str(session.get('dut_kind')))}</b> - "
                      f"{html.escape(str(session.get('dut_reason', '')))}. Latencies are "
                      f"{html.escape(str(session.get('latency_label')))}, not chip measurements.</p>")
@@ -65,8 +65,10 @@ def write_report(report_dir: Path, session: dict[str, Any], records: list[dict[s
             parts.append("<div class='img'>")
             if r.get("overlay"):
                 parts.append(f"<img src='{html.escape(r['overlay'])}' alt='overlay'>")
-            parts.append("<div><b>device</b> (red)" + _boxes_table(r["device_boxes"]) + "<b>reference</b> (green)"
-                         + _boxes_table(r["reference_boxes"]) + "</div></div>")
+            if "device_boxes" in r:  # absent when the image could not be read
+                parts.append("<div><b>device</b> (red)" + _boxes_table(r["device_boxes"]) + "<b>reference</b> "
+                             "(green)" + _boxes_table(r["reference_boxes"]) + "</div>")
+            parts.append("</div>")
             if r["verdict"].get("tensors"):
                 parts.append(_table([[t["name"], t["equal"], t["detail"]] for t in r["verdict"]["tensors"]],
                                     ["tensor", "equal", "detail"]))

@@ -1,4 +1,5 @@
-"""Builders shared by the harness's own tests: a tiny split-head detector ONNX and image folders."""
+"""Builders shared by the harness's own tests: small detector ONNX files (a few-conv split-head network,
+and YOLO11n's architecture with seeded random weights) and image folders."""
 
 from __future__ import annotations
 
@@ -49,3 +50,53 @@ def write_images(folder: Path, count: int, seed: int = 0) -> Path:
         pixels = (rng.random((h, w, 3)) * 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"img{i:02d}.png")
     return folder
+
+
+def write_calibration_images(folder: Path, count: int = 8, seed: int = 0) -> Path:
+    """Smooth random colour fields (upscaled noise): image-like statistics, no files to ship."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        small = rng.integers(0, 256, size=(6 + i % 3, 8 + i % 4, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((400 - 16 * i, 320 + 8 * i), Image.BILINEAR).save(folder / f"img{i:02d}.png")
+    return folder
+
+
+def export_random_yolo11n(out_path: Path, imgsz: int, seed: int = 0, nc: int = 80, width: float = 0.25) -> Path:
+    """YOLO11n's architecture (`yolo11n.yaml`; `width` multiplies its channels as the yaml's scales do,
+    0.25 is YOLO11n itself) with seeded random weights whose activations vary, exported with the split
+    head by the harness pipeline.
+
+    ultralytics' default initialisation (BatchNorm weight 1, bias 0, and the head's prior biases) makes
+    the outputs of an untrained YOLO11n nearly constant, which would make a bit-exactness test weak;
+    randomising the BatchNorm parameters with a fixed seed gives varied, image-dependent activations.
+    """
+    import torch
+    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+
+    from host.model.export import export_onnx
+
+    cfg = yaml_model_load("yolo11n.yaml")
+    cfg["scales"] = {**cfg["scales"], "n": [0.50, width, 1024]}
+    torch.manual_seed(seed)
+    model = DetectionModel(cfg, nc=nc, verbose=False)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                n = m.num_features
+                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.5)
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+        # the head's prior biases (box 1.0, class about -10) would pin every output: give them spread
+        head = model.model[-1]
+        for branch in (*head.cv2, *head.cv3):
+            last = branch[-1]
+            last.bias.copy_(torch.randn(last.bias.shape, generator=gen))
+            last.weight.mul_(4.0)
+    model.eval()
+    export_onnx(model, imgsz, out_path)
+    return out_path

@@ -26,6 +26,7 @@ class SimBackend:
     targets = ("esp32p4", "esp32s3")
     timed = False
     latency_label = "simulated"
+    banner = "results are from the SIMULATED DUT, latencies are simulated"
 
     def __init__(self, options: DutOptions, rev: int = 100) -> None:
         self.options = options

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import _builders  # noqa: E402
+from tests.host.espdl import _builders
 
 _builders.silence_esp_ppq()  # at collection, so its loggers bind the session's stdout (see there)
 

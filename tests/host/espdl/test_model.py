@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import _builders
 from host.espdl import layouts, load
+from tests.host.espdl import _builders
 
 
 @pytest.fixture(scope="module")

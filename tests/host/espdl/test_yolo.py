@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import _yolo
 from host.espdl import Emulator, first_divergence, in_espdl_layout, load, selftest
+from tests.host.builders import export_random_yolo11n, write_calibration_images
 
 pytestmark = pytest.mark.slow
 IMGSZ = 320
@@ -17,8 +17,8 @@ IMGSZ = 320
 @pytest.fixture(scope="session")
 def yolo_inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("yolo11n")
-    calib = _yolo.write_calibration_images(root / "calib")
-    onnx_path = _yolo.export_random_yolo11n(root / "yolo11n_random.onnx", IMGSZ)
+    calib = write_calibration_images(root / "calib")
+    onnx_path = export_random_yolo11n(root / "yolo11n_random.onnx", IMGSZ)
     return onnx_path, calib
 
 

@@ -1,9 +1,9 @@
 """Shared fixtures for the host reference tests: a small quantized YOLO11n built once per session.
 
-The network is YOLO11n's architecture (`yolo11n.yaml` at half width, 4 classes) with seeded, deliberately spread-out weights (a default
-random init gives constant outputs), exported with the split head at 64x64 and quantized by ESP-PPQ
-for ESP32-P4 with test values embedded. Untrained, but its outputs vary, which is what bit-exactness
-checks need, and it builds in seconds.
+The network is YOLO11n's architecture (`yolo11n.yaml` at half width, 4 classes) with seeded, deliberately
+spread-out weights (tests/host/builders.py: a default random init gives constant outputs), exported with the
+split head at 64x64 and quantized by ESP-PPQ for ESP32-P4 with test values embedded. Untrained, but its
+outputs vary, which is what bit-exactness checks need, and it builds in seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.host.builders import export_random_yolo11n
 
 IMGSZ = 64
 NUM_CLASSES = 4
@@ -34,30 +36,6 @@ class TinyModel:
     test_image: np.ndarray  # RGB888 image whose int8 input is embedded in the .espdl
 
 
-def _spread_weights(model) -> None:
-    import torch
-    import torch.nn as nn
-    from ultralytics.nn.modules import Detect
-
-    torch.manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.normal_(m.bias, std=0.5)
-        elif isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.2)
-    head = next(m for m in model.modules() if isinstance(m, Detect))
-    with torch.no_grad():
-        for seq in head.cv2:  # peaked DFL distributions
-            seq[-1].weight.mul_(4.0)
-        for seq in head.cv3:  # most cells below the 0.25 threshold, some above
-            seq[-1].bias.sub_(1.5)
-
-
 def _image(seed: int, h: int, w: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
@@ -66,8 +44,6 @@ def _image(seed: int, h: int, w: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> TinyModel:
-    pytest.importorskip("esp_ppq")
-    import hashlib
     import shutil
 
     import torch
@@ -75,9 +51,8 @@ def tiny_model(tmp_path_factory) -> TinyModel:
     from esp_ppq.core.quant import TensorQuantizationConfig
     from esp_ppq.log import NaiveLogger
     from esp_ppq.parser.native import NativeExporter
-    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
-    from host.model.export import export_onnx
+    from host.cache import sha256_file
     from host.chip.preprocess import preprocess
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -85,12 +60,8 @@ def tiny_model(tmp_path_factory) -> TinyModel:
         NaiveLogger.get_logger(name).set_level("warning")
     TensorQuantizationConfig._hash_seed = 0
     out = tmp_path_factory.mktemp("tiny_model")
-    cfg = yaml_model_load("yolo11n.yaml")
-    cfg["scales"] = {"n": [0.50, 0.125, 1024]}  # half YOLO11n's width: a quarter of the parameters
-    model = DetectionModel(cfg, nc=NUM_CLASSES, verbose=False).eval()
-    _spread_weights(model)
-    onnx_path = out / "model.onnx"
-    export_onnx(model, IMGSZ, onnx_path)
+    # half YOLO11n's width (0.125 instead of 0.25): a quarter of the parameters
+    onnx_path = export_random_yolo11n(out / "model.onnx", IMGSZ, nc=NUM_CLASSES, width=0.125)
 
     # Calibrate on what the device will see: ESP-DL letterboxed inputs, at the expected exponent -7 grid.
     def as_float(img):
@@ -131,7 +102,7 @@ def tiny_model(tmp_path_factory) -> TinyModel:
         espdl_path=espdl_path,
         graph_path=graph_path,
         onnx_path=onnx_path,
-        sha256=hashlib.sha256(espdl_path.read_bytes()).hexdigest(),
+        sha256=sha256_file(espdl_path),
         input_exponent=exponent,
         target=TARGET,
         imgsz=IMGSZ,

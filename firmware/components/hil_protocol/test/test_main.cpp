@@ -22,7 +22,6 @@
 #include "hil_protocol/pdl3.hpp"
 #include "hil_protocol/records.hpp"
 #include "hil_protocol/service.hpp"
-#include "hil_protocol/sha256.hpp"
 #include "fake_backend.hpp"
 #include "hil_protocol/upload.hpp"
 #include "hil_protocol/wire.hpp"
@@ -408,24 +407,6 @@ static void unit_pdl3()
     CHECK(!parse_pdl3(pack.data(), 10, &h, &err));
 }
 
-static void unit_sha256()
-{
-    CHECK(Sha256::hex_digest("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    CHECK(Sha256::hex_digest("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    // Streaming in odd pieces equals one shot (1,000,000 'a': the FIPS long vector).
-    Sha256 s;
-    const std::string piece(997, 'a');
-    size_t left = 1000000;
-    while (left > 0) {
-        const size_t n = std::min(left, piece.size());
-        s.update(piece.data(), n);
-        left -= n;
-    }
-    uint8_t d[32];
-    s.finish(d);
-    CHECK(hex(d, 32) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
 // Decode what the service sent: the "t" of each record (and the record objects).
 static std::vector<JsonObject> take(FakeBackend &fb, std::vector<std::string> *types)
 {
@@ -561,7 +542,6 @@ static void unit_service()
 
 static int cmd_unit()
 {
-    unit_sha256();
     unit_service();
     unit_crc();
     unit_json();
