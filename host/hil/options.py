@@ -155,7 +155,7 @@ def _check_model(o: HilOptions) -> None:
 
     if o.preset not in PRESETS:
         raise HarnessError(f"--preset {o.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-    check_readable(resolve_model(o.model, download=False), imgsz=o.imgsz)
+    check_readable(resolve_model(o.model, download=False), imgsz=o.imgsz, target=o.target)
 
 
 def _check_folders(o: HilOptions) -> None:

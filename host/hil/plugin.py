@@ -226,7 +226,7 @@ def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedMo
             "model": hil_model.source.name, "model_source_sha256": hil_model.source.sha256,
             "model_sha256": hil_model.sha256, "device_model_sha256": info.model_sha256,
             "preset": hil_model.preset, "imgsz": hil_model.imgsz,
-            "reference_engine": "ESP-PPQ executor",
+            **reference_provenance(hil_model, o.target, dut.kind),
             "tolerance": Tolerance(o.iou_tol, o.score_tol, o.unmatched_tol).describe(),
             **hil_state.provenance,
             **hil_backend.provenance(dut),
@@ -235,6 +235,22 @@ def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedMo
         yield dut
     finally:
         dut.close()
+
+
+def reference_provenance(model: QuantizedModel, target: str, dut_kind: str) -> dict[str, str]:
+    """Which engine computes the reference, and what a comparison with this DUT can and cannot show."""
+    from host.reference.reference import engine_for
+
+    from host.espdl import load
+    from host.model.identity import identify
+
+    engine = engine_for(model, target)
+    out = {"reference_engine": engine.name, "model_identity": identify(load(model.espdl_path)).describe()}
+    if model.graph_path is None:
+        out["reference_note"] = ("the model is a prequantized .espdl: the reference runs it in the .espdl emulator"
+                                 + (", the same engine as the simulated DUT, so the comparison checks the "
+                                    "pipeline and the protocol, not the kernels" if dut_kind == "sim" else ""))
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -308,6 +324,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_line(f"DUT: {p['dut_kind']} ({p['dut_reason']}); latencies {p['latency_label']}")
     terminalreporter.write_line(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}; "
                                 f"reference engine: {p['reference_engine']}")
+    if p.get("reference_note"):
+        terminalreporter.write_line(f"note: {p['reference_note']}")
     notes = p.get("sim_emulator_notes") or []
     if notes:
         terminalreporter.write_line(f"sim DUT fidelity: {len(notes)} emulator note(s), e.g. {notes[0]}")

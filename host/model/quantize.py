@@ -35,10 +35,11 @@ from host.model.export import check_split_head_onnx, export_onnx, load_torch_mod
 from host.chip.targets import check_supported
 from host.model.presets import Preset, build_setting, get_preset
 from host.model.progress import stage
-from host.model.source import check_espdl_detector, ModelSource, resolve_model
+from host.model.identity import identify, identity_metadata
+from host.model.source import ModelSource, check_espdl_detector, resolve_model
 
 #: Bump when the pipeline changes what it writes for the same inputs.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3  # 3: the identity metadata (host.model.identity) in every .espdl
 ESPDL_NAME = "model.espdl"
 GRAPH_NAME = "model.native"
 ONNX_NAME = "model.onnx"
@@ -186,7 +187,7 @@ def _copy_out(result: QuantizedModel, out_dir: Path) -> None:
 
 def _prequantized(source: ModelSource, target: str, imgsz: int, espdl_version: str) -> QuantizedModel:
     """A user-supplied .espdl: nothing to quantize; exponents come from the file itself."""
-    model = check_espdl_detector(source.path, imgsz)
+    model = check_espdl_detector(source.path, imgsz, target)
     inputs = model.inputs
     outputs = {o.name: o.exponent for o in model.outputs}
     return QuantizedModel(
@@ -199,7 +200,7 @@ def _prequantized(source: ModelSource, target: str, imgsz: int, espdl_version: s
         espdl_version=espdl_version,
         input_exponent=inputs[0].exponent,
         output_exponents=outputs,
-        summary={"prequantized": True},
+        summary={"prequantized": True, "identity": identify(model).to_json()},
         cached=True,
     )
 
@@ -296,7 +297,9 @@ def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.nda
                 error_report=False,
                 export_config=spec["export_info"],
                 export_test_values=True,
-                metadata_props={"harness": f"yolo11-hil pipeline v{PIPELINE_VERSION}"},
+                metadata_props={"harness": f"yolo11-hil pipeline v{PIPELINE_VERSION}", **identity_metadata(
+                    spec["target"], imgsz, preset.name, spec["tools"]["esp-ppq"], spec["calib"]["sha256"],
+                    spec["espdl_version"])},
                 verbose=0,
             )
     work_onnx.unlink()

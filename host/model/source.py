@@ -93,7 +93,7 @@ def _download_release_weights(name: str) -> ModelSource:
     return ModelSource("pt", local.resolve(), local.name, sha256_file(local))
 
 
-def check_readable(source: ModelSource, imgsz: int) -> None:
+def check_readable(source: ModelSource, imgsz: int, target: str | None = None) -> None:
     """Refuse, from the file's content and cheaply, a model the pipeline could not read: a text file named
     .pt, a truncated checkpoint, an ONNX without the split head, a corrupt or non-detector .espdl."""
     if source.path is None:
@@ -120,18 +120,22 @@ def check_readable(source: ModelSource, imgsz: int) -> None:
 
         check_split_head_onnx(path, imgsz)
     elif source.kind == "espdl":
-        check_espdl_detector(path, imgsz)
+        check_espdl_detector(path, imgsz, target)
 
 
-def check_espdl_detector(path: Path, imgsz: int):
-    """Load a .espdl and check it is a split-head YOLO11 detector for `imgsz`; returns the EspdlModel."""
+def check_espdl_detector(path: Path, imgsz: int, target: str | None = None):
+    """Load a .espdl and check it is a split-head YOLO11 detector for `imgsz` (and `target`, from its
+    identity: written by the harness, or inferred); returns the EspdlModel."""
     from host.chip.detection import OUTPUT_NAMES
     from host.espdl import load as load_espdl
+    from host.model.identity import check_identity, identify
 
     model = load_espdl(path)
     inputs = model.inputs
     if len(inputs) != 1 or inputs[0].shape is None or len(inputs[0].shape) != 4:
         raise HarnessError(f"{path} has {len(inputs)} inputs; a YOLO11n .espdl has one NHWC image input ('images')")
+    if target is not None:
+        check_identity(identify(model), path, target, imgsz)
     shape = inputs[0].shape
     if shape[1] != imgsz or shape[2] != imgsz:
         raise HarnessError(f"{path} takes {shape[1]}x{shape[2]} input, not {imgsz}; pass --imgsz {shape[1]}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from host.errors import HarnessError
 from host.chip.detection import DEFAULT_THRESHOLDS, Box, Thresholds
-from host.chip.pipeline import DetectPipeline, PipelineResult, RawOutputs
+from host.chip.pipeline import DetectPipeline, Engine, PipelineResult, RawOutputs
 from host.chip.postprocess import PostprocessResult
 from host.chip.preprocess import Geometry, tensor_sha256
 from host.chip.targets import check_target
@@ -108,6 +108,33 @@ def _attr(model: Any, name: str) -> Any:
     return getattr(model, name, None) if model is not None else None
 
 
+def engine_for(model: Any, target: str, graph_path: str | Path | None = None) -> Engine:
+    """The reference's engine: the ESP-PPQ executor when the harness quantized the model (it has the
+    graph), else the .espdl emulator on the file itself (a prequantized or QAT .espdl made elsewhere)."""
+    graph_path = graph_path or _attr(model, "graph_path")
+    if graph_path is not None:
+        return simulator_for(graph_path)
+    espdl_path = _attr(model, "espdl_path")
+    if espdl_path is None:
+        raise HarnessError("the model has neither an ESP-PPQ graph nor an .espdl file: pass a model from "
+                           "host.model.quantize_model (a .pt/.onnx quantized by the harness, or an .espdl)")
+    return _emulator_engine(str(Path(espdl_path).resolve()), target, espdl_version(model))
+
+
+def espdl_version(model: Any) -> str:
+    from host.chip.releases import FIRMWARE_ESPDL_VERSION
+
+    return _attr(model, "espdl_version") or FIRMWARE_ESPDL_VERSION
+
+
+@functools.lru_cache(maxsize=4)
+def _emulator_engine(path: str, target: str, version: str) -> Engine:
+    from host.espdl import load
+    from host.espdl.engine import EmulatorEngine
+
+    return EmulatorEngine(load(path), target, version)
+
+
 def reference(
     image: np.ndarray | str | Path,
     model: Any = None,
@@ -139,38 +166,32 @@ def reference(
             f"the model was quantized for {model_target} but the reference was asked for {target}: "
             f"quantize the model for {target} (rounding differs per chip)"
         )
-    if simulator is None:
-        graph_path = graph_path or _attr(model, "graph_path")
-        if graph_path is None:
-            raise HarnessError(
-                "the model has no ESP-PPQ graph (a prequantized .espdl): the PPQ reference needs the model "
-                "quantized by the harness; pass the .pt/.onnx source instead"
-            )
-        simulator = simulator_for(graph_path)
-    exponent = simulator.input_exponent
+    engine = simulator if simulator is not None else engine_for(model, target, graph_path)
+    spec = engine.input
     declared = _attr(model, "input_exponent")
-    if declared is not None and int(declared) != exponent:
+    if declared is not None and int(declared) != spec.exponent:
         raise HarnessError(
-            f"the model declares input exponent {declared} but its graph quantizes the input with {exponent}: "
-            f"the cache entry is inconsistent; clear it and quantize again"
+            f"the model declares input exponent {declared} but its {engine.name} quantizes the input with "
+            f"{spec.exponent}: the cache entry is inconsistent; clear it and quantize again"
         )
-    imgsz = simulator.imgsz
+    imgsz = (spec.height, spec.width)
     declared_size = _attr(model, "imgsz")
     if declared_size is not None and (int(declared_size), int(declared_size)) != imgsz:
         raise HarnessError(f"the model declares imgsz {declared_size} but its graph input is {imgsz}; re-quantize it")
-    stages = DetectPipeline(simulator, target, float_model).detect(image, Thresholds(score_thr, nms_thr, top_k))
+    stages = DetectPipeline(engine, target, float_model).detect(image, Thresholds(score_thr, nms_thr, top_k))
     result = ReferenceResult(
         target=target,
         model_sha256=_attr(model, "sha256"),
-        engine=simulator.name,
+        engine=engine.name,
         stages=stages,
         settings={"score_thr": score_thr, "nms_thr": nms_thr, "top_k": top_k, "float_model": float_model,
                   "imgsz": list(imgsz)},
     )
     if with_float:
         onnx_path = onnx_path or _attr(model, "onnx_path")
-        if onnx_path is None:
-            raise HarnessError("with_float needs the float split-head ONNX: pass onnx_path or a model that has one")
-        result.float_outputs = FloatReference(onnx_path).run(simulator.input_float(stages.input_tensor))
+        if onnx_path is None or not isinstance(engine, PPQSimulator):
+            raise HarnessError("with_float needs the float split-head ONNX and the ESP-PPQ graph: pass a model "
+                               "the harness quantized")
+        result.float_outputs = FloatReference(onnx_path).run(engine.input_float(stages.input_tensor))
         result.errors = quantization_error(stages.raw, result.float_outputs)
     return result

@@ -3,6 +3,7 @@ and YOLO11n's architecture with seeded random weights) and image folders."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,30 @@ def export_random_yolo11n(out_path: Path, imgsz: int, seed: int = 0, nc: int = 8
     model.eval()
     export_onnx(model, imgsz, out_path)
     return out_path
+
+
+def corruptions(data: bytes, limit: int = 64) -> list[tuple[int, bytes]]:
+    """Single-byte corruptions: every position for short frames, a fixed sample for long ones."""
+    positions = list(range(len(data)))
+    if len(positions) > limit:
+        positions = sorted(random.Random(len(data)).sample(positions, limit) + [0, len(data) - 1])
+    out = []
+    for pos in positions:
+        bad = bytearray(data)
+        bad[pos] ^= 0x01 if data[pos] != 0x0B else 0x02  # never turn a byte into LF
+        out.append((pos, bytes(bad)))
+    return out
+
+
+LATENCY_META = {"dut_kind": "sim", "target": "esp32p4", "chip_revision": 100, "model_sha256": "ab" * 32,
+                "imgsz": 320, "firmware_config": "sim"}
+
+
+def latency_result(seed: int, scale: dict[str, float] | None = None, meta: dict | None = None) -> dict:
+    """A latency.json-shaped result: 5 windows x 20 runs per stage, log-normal noise, stages scaled by `scale`."""
+    rng = np.random.default_rng(seed)
+    base = {"pre": 5200.0, "model": 550000.0, "post": 5300.0}
+    noise = {"pre": 0.02, "model": 0.004, "post": 0.03}
+    windows = [{s: (base[s] * (scale or {}).get(s, 1.0) * np.exp(rng.normal(0, noise[s], 20))).round().tolist()
+                for s in base} for _ in range(5)]
+    return {"meta": {**LATENCY_META, **(meta or {})}, "windows": windows}

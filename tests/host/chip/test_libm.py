@@ -189,10 +189,7 @@ def test_fma32_is_vectorised_and_handles_subnormal_results():
 
 def test_the_qemu_oracle_agrees_with_the_model(tmp_path):
     """Builds newlib's routines for rv32imafc and runs them in qemu (Debian packages; skipped without them)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
-    import check_device_libm as tool
+    from tools import check_device_libm as tool
 
     lacking = tool.missing_tools() + ([] if tool.DEBIAN_TARBALL.is_file() else [str(tool.DEBIAN_TARBALL)])
     if lacking or shutil.which("riscv64-unknown-elf-objdump") is None:

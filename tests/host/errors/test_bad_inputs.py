@@ -181,18 +181,21 @@ def _run(argv: list[str], timeout: float) -> tuple[int | None, str, float]:
 @pytest.mark.parametrize("row", ROWS)
 def test_bad_input_ends_in_one_line_before_anything_starts(row: Row, bad_inputs: dict[str, str]):
     argv = row.argv(bad_inputs)
+    names, fix = row.names.format(**bad_inputs), row.fix.format(**bad_inputs)
     code, output, seconds = _run(argv, timeout=6 * LIMIT_S)
     shown = f"$ {' '.join(argv[1:])}\n(exit {code}, {seconds:.1f} s)\n{output}"
     assert "Traceback" not in output, shown
     assert code == (4 if row.entry == "pytest" else 2), shown
     lines = _message_lines(row.entry, output)
-    assert len(lines) == 1, shown
+    assert len(lines) == 1, f"expected one message line\n{shown}"
     line = lines[0]
     if row.entry == "pytest":
         assert line.startswith("ERROR: yolo11-hil: "), shown
-    assert row.names.format(**bad_inputs) in line, f"the message does not name the bad input\n{shown}"
-    assert row.fix.format(**bad_inputs) in line, f"the message does not say the fix\n{shown}"
-    assert seconds < LIMIT_S, shown
+    # the message is the run's last word: nothing continues it on further lines
+    assert output.rstrip().splitlines()[-1] == line, f"the message continues past its line\n{shown}"
+    assert names in line, f"the message does not name the bad input ({names!r})\n{shown}"
+    assert fix in line, f"the message does not say the fix ({fix!r})\n{shown}"
+    assert seconds < LIMIT_S, f"too slow: something started before the refusal\n{shown}"
 
 
 @pytest.mark.skip(reason="quantizes the model cold before the unreadable image is met (minutes); the lead covers "

@@ -88,9 +88,10 @@ def test_s3_int8_selftest_exact(yolo_inputs, yolo_p4):
     p4 = selftest(load(yolo_p4.espdl_path), "esp32p4", espdl_version="3.3.9")
     assert not any("20-bit" in t for t in p4.notes.values())
     # what a sim DUT session reports as its fidelity limits (session provenance, HTML report)
-    from host.hil.plugin import emulator_notes
+    from host.dut.backend import Artifact
+    from host.dut.sim.backend import emulator_notes
 
-    assert sorted(emulator_notes(q, "esp32s3")) == sorted(f"{n}: {t}" for n, t in result.notes.items())
+    assert sorted(emulator_notes(Artifact(q.espdl_path, q.espdl_path, q.sha256), "esp32s3")) == sorted(f"{n}: {t}" for n, t in result.notes.items())
 
 
 def test_p4_mixed_preset_within_esp_dl_tolerance(yolo_inputs):

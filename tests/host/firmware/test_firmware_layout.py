@@ -91,7 +91,7 @@ def test_firmware_project_is_complete():
 def test_cli_prints_the_partition_layout(capsys):
     import argparse
 
-    from host.firmware import cli
+    from host.cli import firmware as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

@@ -11,18 +11,8 @@ import pytest
 from host.errors import HarnessError
 from host.latency import baseline
 from host.latency.gate import GateSettings, gate, gate_stage
-
-META = {"dut_kind": "sim", "target": "esp32p4", "chip_revision": 100, "model_sha256": "ab" * 32, "imgsz": 320,
-        "firmware_config": "sim"}
-
-
-def result(seed: int, scale: dict[str, float] | None = None, meta: dict | None = None) -> dict:
-    rng = np.random.default_rng(seed)
-    base = {"pre": 5200.0, "model": 550000.0, "post": 5300.0}
-    noise = {"pre": 0.02, "model": 0.004, "post": 0.03}
-    windows = [{s: (base[s] * (scale or {}).get(s, 1.0) * np.exp(rng.normal(0, noise[s], 20))).round().tolist()
-                for s in base} for _ in range(5)]
-    return {"meta": {**META, **(meta or {})}, "windows": windows}
+from tests.host.builders import LATENCY_META as META
+from tests.host.builders import latency_result as result
 
 
 def _statuses(current: dict, base: dict) -> dict[str, str]:

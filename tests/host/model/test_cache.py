@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from host.cache import MANIFEST, ArtifactCache
+from host.cache import MANIFEST, ArtifactCache, sha256_file
 
 
 def _writer(content: bytes):
@@ -25,6 +25,14 @@ def test_build_then_hit(tmp_path: Path) -> None:
     second = cache.get_or_build({"k": 1}, _writer(b"never called"))
     assert second.hit and second.path == first.path and second.files == first.files
     assert set(first.files) == {"a.bin", "sub/b.txt"}
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    """FIPS 180-4 vectors: "abc", and a million "a" (larger than one read block), from a str or a Path."""
+    (tmp_path / "abc").write_bytes(b"abc")
+    (tmp_path / "a").write_bytes(b"a" * 1_000_000)
+    assert sha256_file(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert sha256_file(str(tmp_path / "a")) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
 
 
 def test_key_order_does_not_matter(tmp_path: Path) -> None:

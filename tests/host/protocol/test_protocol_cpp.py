@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from host.protocol import messages as m
 from host.protocol.stream import RequestDecoder
 from host.protocol.wire import Chunk, encode_chunk
-from tests.host.protocol.test_protocol_golden import corruptions
+from tests.host.builders import corruptions
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "fixtures" / "protocol"

@@ -226,7 +226,7 @@ class LoopTransport:
 def test_client_runs_every_request_against_the_python_device():
     link = Loop(corrupt_every=3)
     client = ProtocolClient(LoopTransport(link), timeout_s=5.0)
-    dut = Dut("sim", client, "esp32p4", "loop")
+    dut = Dut("sim", client, "esp32p4", "loop", timed=False, latency_label="simulated")
     assert client.call(m.INFO).body["chip"] == "fake"
     result = m.parse_detect(client.detect(20, 30, IMAGE, chunk=500).body)
     assert result.boxes == (m.Box(1, 0.5, 0, 0, 19, 29),) and result.stage_us == {"pre": 10, "model": 20, "post": 30}

@@ -14,6 +14,7 @@ import pytest
 from host.protocol import messages as m
 from host.protocol.stream import BadFrame, BadRecord, Record, RecordDecoder, RequestDecoder
 from host.protocol.wire import Chunk, WireError, decode_chunk, decode_line, encode_chunk, encode_line
+from tests.host.builders import corruptions
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "fixtures" / "protocol"
@@ -33,19 +34,6 @@ def _encode(entry: dict) -> bytes:
     if entry["kind"] == "request":
         return m.encode_request(value)
     return encode_line(value)
-
-
-def corruptions(data: bytes, limit: int = 64) -> list[tuple[int, bytes]]:
-    """Single-byte corruptions: every position for short frames, a fixed sample for long ones."""
-    positions = list(range(len(data)))
-    if len(positions) > limit:
-        positions = sorted(random.Random(len(data)).sample(positions, limit) + [0, len(data) - 1])
-    out = []
-    for pos in positions:
-        bad = bytearray(data)
-        bad[pos] ^= 0x01 if data[pos] != 0x0B else 0x02  # never turn a byte into LF
-        out.append((pos, bytes(bad)))
-    return out
 
 
 def test_fixture_is_what_the_generator_writes():
@@ -101,8 +89,7 @@ def test_corrupted_golden_is_rejected(entry):
 
 
 def _event_json(event) -> dict:
-    sys.path.insert(0, str(ROOT / "tools"))
-    from make_golden_frames import event_json
+    from tools.make_golden_frames import event_json
 
     return event_json(event)
 

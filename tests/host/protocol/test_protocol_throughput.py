@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
-
-from protocol_throughput import UART_2M, USJ, Link, simulate  # noqa: E402
+from tools.protocol_throughput import UART_2M, USJ, Link, simulate
 
 SIZE = 640 * 640 * 3
 

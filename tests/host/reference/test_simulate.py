@@ -55,7 +55,7 @@ def test_float_reference_and_quantization_error(tiny_model, tiny_simulator):
         assert ref[name].shape == raw.tensors[name].shape
         # int8 outputs of a working quantization track the float model; noise above signal means a layout bug.
         assert err.snr_db > 3.0, (name, err)
-        assert err.max_abs >= err.mean_abs >= 0.0
+        assert err.max_abs >= err.mean_abs > 0.0  # int8 against float: never exactly equal
 
 
 def test_quantization_error_is_zero_for_identical_values(tiny_simulator):

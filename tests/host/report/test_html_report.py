@@ -10,7 +10,7 @@ import numpy as np
 from host.latency.plots import distribution_plot, trend_plot
 from host.report.html import overlay, write_report
 from host.report.results import ResultsWriter
-from tests.host.latency.test_gate_and_baselines import result
+from tests.host.builders import latency_result
 
 
 def test_report_references_written_images(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_report_references_written_images(tmp_path: Path) -> None:
     pic = overlay(rgb, boxes, boxes, tmp_path / "images" / "a.png")
     writer.add("detect", "a", image="a.png", passed=True, verdict={"stage": "none", "message": "ok", "tensors": []},
                device_boxes=boxes, reference_boxes=boxes, overlay=str(pic.relative_to(tmp_path)))
-    lat = result(0)
+    lat = latency_result(0)
     dist = distribution_plot(lat, tmp_path / "latency_distribution.png", "simulated")
     trend = trend_plot({"history": [{"medians_us": {"pre": 1, "model": 2, "post": 3}}]},
                        {"pre": 1, "model": 2, "post": 3}, tmp_path / "latency_trend.png")
