@@ -134,8 +134,11 @@ def _model_facts(model) -> dict:
     def io(vi):
         return {"name": vi.name, "dtype": str(vi.dtype), "shape": list(vi.shape or ()), "exponent": vi.exponent}
 
+    from host.model.identity import identify
+
     return {
         "model_sha256": model.sha256,
+        "identity": identify(model).to_json(),
         "encrypted": model.encrypted,
         "producer": model.producer,
         "metadata": model.metadata,
@@ -171,6 +174,9 @@ def _info(args: argparse.Namespace) -> int:
                 print(f"  {kind[:-1]:6s} {vi['name']:12s} {vi['dtype']:7s} {vi['shape']}  exp {vi['exponent']}")
         print(f"  {m['nodes']} nodes: " + ", ".join(f"{k} {v}" for k, v in m["ops"].items()))
         print(f"  quant types {m['quant_types']}, parameters {m['parameter_bytes']} bytes")
+        ident = m["identity"]
+        print(f"  for {ident['target'] or 'an unknown chip'} ({ident['target_source']}), input {ident['imgsz']} "
+              f"({ident['imgsz_source']}), preset {ident['preset'] or 'unknown'}")
         if m["matmul_input1_layouts"]:
             print(f"  MatMul input1_layout: {m['matmul_input1_layouts']}")
         tv = m["test_values"]

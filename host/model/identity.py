@@ -93,7 +93,7 @@ def identify(model) -> ArtifactIdentity:
 def check_identity(identity: ArtifactIdentity, path: Path, target: str, imgsz: int) -> None:
     """Refuse a session whose target or input size disagrees with the file, in one line with the fix."""
     if identity.target is not None and identity.target != target:
-        how = "says so" if identity.target_source == "metadata" else "is " + identity.target_source
+        how = "its metadata says so" if identity.target_source == "metadata" else identity.target_source
         raise HarnessError(f"{path.name} is quantized for {identity.target} ({how}), the session targets {target}: "
                            f"run with --target {identity.target}, or quantize the model for {target}")
     if identity.imgsz is not None and identity.imgsz != imgsz:
