@@ -2,6 +2,9 @@
 
 Modules are imported only when their command runs, so `python -m host espdl info` does not pay
 for importing torch. Each command module exposes `add_arguments(parser)` and `run(args) -> int`.
+A bad input ends the command in one line, `error: ...` naming the input and the fix, exit 2: commands
+raise HarnessError (checking their inputs before any slow work starts); a file that cannot be read or
+written (an OSError with a file name) is reported the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "espdl": ("host.cli.espdl", "inspect, run, check and pack .espdl files"),
     "firmware": ("host.cli.firmware", "firmware partitions, build, flash plan and flash"),
     "latency": ("host.cli.latency", "latency baselines, the regression gate, side-by-side comparison"),
+    "accuracy": ("host.cli.accuracy", "accuracy baselines and gate, the figures of an accuracy run"),
 }
 
 
@@ -45,5 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:  # not a file the command was given or writes: a bug or the environment
+            raise
+        print(f"error: cannot use {exc.filename} ({exc.strerror or exc}); check the path and its permissions",
+              file=sys.stderr)
+        return 2
+
+
+def one_line(text: str) -> str:
+    """A message that spans lines (e.g. one quoted from a library) as the single line the CLI prints."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())

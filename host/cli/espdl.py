@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from host.errors import HarnessError
 from host.chip.detection import DEFAULT_THRESHOLDS
@@ -90,8 +92,9 @@ def _check(args: argparse.Namespace) -> int:
     from host.firmware import model_partition_size
 
     version = args.espdl_version or FIRMWARE_ESPDL_VERSION
-    findings = check_bytes(_read(args.file), args.target, version, _key(args.key),
-                           model_partition_size(args.target, args.firmware_config))
+    data, key = _read(args.file), _key(args.key)
+    with _about(args.file):
+        findings = check_bytes(data, args.target, version, key, model_partition_size(args.target, args.firmware_config))
     findings.sort(key=lambda f: f.level != "error")
     if args.json:
         print(json.dumps({"file": str(args.file), "target": args.target, "espdl_version": version,
@@ -108,6 +111,26 @@ def _read(path: Path) -> bytes:
     if not path.is_file():
         raise HarnessError(f"{path} does not exist; give the path of a .espdl file or PDL3 package")
     return path.read_bytes()
+
+
+@contextlib.contextmanager
+def _about(path: Path) -> Iterator[None]:
+    """Name the file in a container or format error raised while reading it (those say what, not which)."""
+    try:
+        yield
+    except HarnessError as exc:
+        if str(path) not in str(exc):
+            exc.args = (f"{path}: {exc}",)
+        raise
+
+
+def _load(args: argparse.Namespace):
+    """The EspdlModel of `args.file` (a PDL3 pack: `--name`), its key checked first."""
+    from host.espdl.model import load_bytes
+
+    data, key = _read(args.file), _key(args.key)
+    with _about(args.file):
+        return load_bytes(data, key=key, name=args.name)
 
 
 def describe(data: bytes, key: bytes | None = None, name: str | None = None) -> dict:
@@ -156,7 +179,9 @@ def _model_facts(model) -> dict:
 
 
 def _info(args: argparse.Namespace) -> int:
-    facts = describe(_read(args.file), _key(args.key), args.name)
+    data, key = _read(args.file), _key(args.key)
+    with _about(args.file):
+        facts = describe(data, key, args.name)
     if args.json:
         print(json.dumps(facts, indent=2))
         return 0
@@ -194,6 +219,8 @@ def _pack(args: argparse.Namespace) -> int:
         if name in models:
             raise HarnessError(f"model name {name!r} given twice; names in a PDL3 package must be unique")
         models[name] = _read(Path(path))
+        with _about(Path(path)):
+            container.edl2_header(models[name])  # a PDL3 pack holds EDL2 models: refuse anything else by name
     data = container.write_pdl3(models, version=args.package_version)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
@@ -202,10 +229,9 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _selftest(args: argparse.Namespace) -> int:
-    from host.espdl.model import load_bytes
     from host.espdl.selftest import selftest
 
-    model = load_bytes(_read(args.file), key=_key(args.key), name=args.name)
+    model = _load(args)
     result = selftest(model, args.target, args.espdl_version)
     if args.json:
         print(json.dumps({"ok": result.ok, "target": args.target, "espdl_version": args.espdl_version,
@@ -227,9 +253,8 @@ def _run(args: argparse.Namespace) -> int:
     from host.chip.detection import Thresholds
     from host.chip.pipeline import DetectPipeline
     from host.espdl.engine import EmulatorEngine
-    from host.espdl.model import load_bytes
 
-    model = load_bytes(_read(args.file), key=_key(args.key), name=args.name)
+    model = _load(args)
     engine = EmulatorEngine(model, args.target, args.espdl_version)
     stages = DetectPipeline(engine, args.target).detect(args.image, Thresholds(args.score_thr, args.nms_thr,
                                                                                 args.top_k))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from host.errors import HarnessError
 
 from host.firmware.build import FirmwareBuild, build_dir, build_firmware
 from host.firmware.flash import plan_flash, run_flash
@@ -33,9 +36,19 @@ def run(args: argparse.Namespace) -> int:
         build = build_firmware(args.target, args.config)
         print(f"{'reused' if build.reused else 'built'} {build.path} (key {build.key[:16]})")
         return 0
-    build = FirmwareBuild.from_dir(args.build_dir or build_dir(args.target, args.config), args.target, args.config)
     if not args.port:
-        raise SystemExit("--port is required for plan/flash")
+        raise HarnessError(f"firmware {args.action} needs the board's serial port: pass --port "
+                           "(e.g. --port /dev/ttyUSB0)")
+    if args.model_pack is not None and not args.model_pack.is_file():
+        raise HarnessError(f"--model-pack {args.model_pack} does not exist; pack the model first with "
+                           "`python -m host espdl pack models.bin yolo11n=model.espdl`")
+    folder = args.build_dir or build_dir(args.target, args.config)
+    try:
+        build = FirmwareBuild.from_dir(folder, args.target, args.config)
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{folder} is a damaged ESP-IDF build directory (a JSON file in it does not parse: "
+                           f"{exc}); rebuild the firmware (python -m host firmware build) or download the CI "
+                           "artifact again") from None
     plan = plan_flash(build, args.port, model_image=args.model_pack,
                       model_part=model_partition(args.target, args.config) if args.model_pack else None,
                       baud=args.baud, force=args.force)

@@ -36,11 +36,39 @@ def _layers(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def check_model_args(model: str | None, imgsz: int, target: str, calib: Path | None = None,
+                     test_image: Path | None = None, out: Path | None = None) -> None:
+    """The cheap checks of a command's model inputs, before any export or quantization starts (minutes, cold):
+    input size, the model file's content, the calibration folder, the test image, the output folder."""
+    from host.chip.preprocess import load_image
+    from host.errors import HarnessError
+    from host.model.calib import find_calibration_set
+    from host.model.source import check_readable, resolve_model
+
+    if imgsz < 32 or imgsz % 32:
+        raise HarnessError(f"--imgsz {imgsz} is not a positive multiple of 32; use e.g. 320 or 640")
+    check_readable(resolve_model(model, download=False), imgsz=imgsz, target=target)
+    if calib is not None:
+        find_calibration_set(calib)
+    if test_image is not None:
+        load_image(test_image)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise HarnessError(f"--out {out} is not writable ({exc.strerror or exc}); pass a folder you can "
+                               "write to") from None
+
+
 def quantize_from_args(args: argparse.Namespace):
     """The QuantizedModel the quantize options describe (shared by the commands that need one)."""
     from host.model.presets import get_preset
     from host.model.quantize import quantize_model
 
+    check_model_args(args.model, args.imgsz, args.target, args.calib, args.test_image, args.out)
     preset = get_preset(args.preset, int16_layers=_layers(args.int16_layers),
                         split_layers=_layers(args.split_layers), tqt_steps=args.tqt_steps)
     return quantize_model(

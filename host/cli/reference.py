@@ -29,9 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from host.chip.preprocess import load_image
+    from host.cli.quantize import check_model_args
     from host.model import quantize_model
+    from host.model.presets import get_preset
     from host.reference.reference import reference
 
+    # every cheap check first: a bad image or option must not wait for a cold quantization (minutes)
+    load_image(args.image)
+    get_preset(args.preset)
+    check_model_args(args.model, args.imgsz, args.target, args.calib_dir)
     model = quantize_model(args.model, target=args.target, imgsz=args.imgsz, preset=args.preset,
                            calib_dir=args.calib_dir)
     result = reference(args.image, model, args.target, score_thr=args.score_thr, nms_thr=args.nms_thr,

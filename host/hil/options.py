@@ -26,8 +26,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 #: (flag, argparse keywords): the harness's own options; --target and --port come from pytest-embedded.
 OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("--dut", dict(default="auto", choices=list(CHOICES),
-                   help="device under test: a board if found (auto; an error on CI without one), or the simulated DUT")),
+    # no argparse `choices`: pytest would print its usage block, not one line; _check_dut names the choices
+    ("--dut", dict(default="auto", help=f"device under test, one of {', '.join(CHOICES)}: a board if found "
+                                        "(auto; an error on CI without one), or the simulated DUT")),
     ("--require-board", dict(action="store_true", help="fail when no board is found (release gating)")),
     ("--model", dict(default=None, help="model .pt/.yaml/.onnx/.espdl (default: the bundled fixture model)")),
     ("--preset", dict(default="int8", help="quantization preset: int8, mixed, tutorial")),
@@ -50,6 +51,15 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--latency-threshold", dict(type=float, default=0.05, help="relative slowdown that fails the gate")),
     ("--published-gate", dict(action="store_true", help="fail when a board is slower than Espressif's figures")),
     ("--report-dir", dict(default="reports", help="folder for results.jsonl/json and report.html")),
+    ("--dataset", dict(default=None, help="labelled set for the accuracy run: a folder of images with YOLO label "
+                                          "files, or a COCO .json (enables tests/hil/test_accuracy.py)")),
+    ("--resume", dict(action="store_true", help="continue an interrupted run: keep results.jsonl and skip the "
+                                                "images it already holds for the same setup")),
+    ("--max-map-drop", dict(type=float, default=None, help="accuracy gate: the device's mAP50-95 may be at most "
+                                                           "this much below the float model's")),
+    ("--accuracy-baselines", dict(default=str(ROOT / "fixtures" / "accuracy_baselines"),
+                                  help="folder of stored accuracy baselines")),
+    ("--accuracy-tolerance", dict(type=float, default=0.0, help="allowed mAP50-95 shortfall against the baseline")),
     ("--sim-faults", dict(default="", help="fault plan for the simulated DUT (harness self-tests)")),
     ("--sim-seed", dict(type=int, default=0, help="seed of the simulated DUT's latency noise")),
     ("--firmware-config", dict(default="uart", help="firmware config (sdkconfig.ci.<name>) to build and flash")),
@@ -82,6 +92,11 @@ class HilOptions:
     latency_threshold: float
     published_gate: bool
     report_dir: Path
+    dataset: Path | None
+    resume: bool
+    max_map_drop: float | None
+    accuracy_baselines: Path
+    accuracy_tolerance: float
     sim_faults: str
     sim_seed: int
     firmware_config: str
@@ -100,7 +115,10 @@ class HilOptions:
             bench_windows=getoption("bench_windows"), bench_warmup=getoption("bench_warmup"),
             latency_baselines=Path(getoption("latency_baselines")),
             latency_threshold=getoption("latency_threshold"), published_gate=bool(getoption("published_gate")),
-            report_dir=Path(getoption("report_dir")), sim_faults=getoption("sim_faults") or "",
+            report_dir=Path(getoption("report_dir")),
+            dataset=Path(getoption("dataset")) if getoption("dataset") else None, resume=bool(getoption("resume")),
+            max_map_drop=getoption("max_map_drop"), accuracy_baselines=Path(getoption("accuracy_baselines")),
+            accuracy_tolerance=getoption("accuracy_tolerance"), sim_faults=getoption("sim_faults") or "",
             sim_seed=getoption("sim_seed"), firmware_config=getoption("firmware_config"),
             dut_timeout=getoption("dut_timeout"),
         )
@@ -144,6 +162,9 @@ def _check_numbers(o: HilOptions) -> None:
     _in_range("--bench-warmup", o.bench_warmup, 0, 1000, "give 0 or more warm-up runs")
     _in_range("--latency-threshold", o.latency_threshold, 0.0, 10.0, "give a relative slowdown, e.g. 0.05",
               low_open=True)
+    if o.max_map_drop is not None:
+        _in_range("--max-map-drop", o.max_map_drop, 0.0, 1.0, "give an mAP difference in [0, 1], e.g. 0.02")
+    _in_range("--accuracy-tolerance", o.accuracy_tolerance, 0.0, 1.0, "give an mAP difference in [0, 1]")
     _in_range("--dut-timeout", o.dut_timeout, 0.0, 86400.0, "give seconds > 0, e.g. 120", low_open=True)
     if o.imgsz < 32 or o.imgsz > 2048 or o.imgsz % 32:
         raise HarnessError(f"--imgsz {o.imgsz} is not a multiple of 32 in 32..2048; use e.g. 320 or 640")
@@ -162,6 +183,10 @@ def _check_folders(o: HilOptions) -> None:
     from host.model.calib import find_calibration_set
 
     list_images(o.images)
+    if o.dataset is not None:
+        from host.dataset import load_dataset
+
+        load_dataset(o.dataset)
     if o.calib is not None:
         find_calibration_set(o.calib)
     report_dir = o.report_dir
@@ -175,17 +200,33 @@ def _check_folders(o: HilOptions) -> None:
                            "pass a folder you can write to") from None
 
 
+def _check_dut(o: HilOptions) -> None:
+    if o.dut not in CHOICES:
+        raise HarnessError(f"--dut {o.dut!r} is unknown; choose one of {', '.join(CHOICES)}")
+
+
 def _check_sim(o: HilOptions) -> None:
     from host.dut.sim.faults import FaultPlan
 
-    FaultPlan.parse(o.sim_faults).stage_slowdown()
+    try:
+        FaultPlan.parse(o.sim_faults).stage_slowdown()
+    except HarnessError as exc:
+        raise HarnessError(f"--sim-faults {o.sim_faults!r}: {exc}") from None
 
 
 #: Every configure-time check, in the order a user would fix them.
-CHECKS: tuple[Callable[[HilOptions], None], ...] = (_check_numbers, _check_folders, _check_sim, _check_model)
+CHECKS: tuple[Callable[[HilOptions], None], ...] = (_check_dut, _check_numbers, _check_folders, _check_sim,
+                                                    _check_model)
 
 
 def validate(options: HilOptions) -> None:
-    """Raise a HarnessError naming the first bad option and its fix."""
+    """Raise a HarnessError naming the first bad option and its fix, in one line (pytest prints it as
+    `ERROR: yolo11-hil: ...`; a message from deeper down that spans lines is joined into one)."""
     for check in CHECKS:
-        check(options)
+        try:
+            check(options)
+        except HarnessError as exc:
+            text = str(exc)
+            if "\n" not in text:
+                raise
+            raise HarnessError(" ".join(part.strip() for part in text.splitlines() if part.strip())) from None

@@ -231,7 +231,7 @@ def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedMo
             **hil_state.provenance,
             **hil_backend.provenance(dut),
         }
-        hil_state.results = ResultsWriter(o.report_dir, hil_state.provenance)
+        hil_state.results = ResultsWriter(o.report_dir, hil_state.provenance, resume=o.resume)
         yield dut
     finally:
         dut.close()
@@ -288,6 +288,22 @@ def hil_reference(hil_state: HilState, hil_model: QuantizedModel) -> Callable[[P
 
 
 @pytest.fixture(scope="session")
+def hil_reference_engine(hil_state: HilState, hil_model: QuantizedModel) -> Callable[[Any], ReferenceResult]:
+    """The host reference for one RGB image (no caching: dataset runs see every image once)."""
+    from host.reference.reference import engine_for, reference
+
+    o = hil_state.options
+    engine = engine_for(hil_model, o.target)
+    t = o.thresholds
+
+    def compute(rgb) -> ReferenceResult:
+        return reference(rgb, hil_model, o.target, score_thr=t.score_thr, nms_thr=t.nms_thr, top_k=t.top_k,
+                         engine=engine)
+
+    return compute
+
+
+@pytest.fixture(scope="session")
 def hil_images(hil_state: HilState) -> list[Path]:
     return list_images(hil_state.options.images)
 
@@ -301,6 +317,30 @@ def load_test_image(state: HilState, path: Path):
     except HarnessError as exc:
         state.unreadable_images[path.name] = str(exc)
         raise
+
+
+def terminal_progress(config: pytest.Config, total: int, label: str) -> Callable[[int, int, float | None], None]:
+    """A progress bar (images/s, ETA, running mAP) on the terminal, past pytest's output capture."""
+    import contextlib
+    import sys
+
+    from tqdm import tqdm
+
+    capman = config.pluginmanager.getplugin("capturemanager")
+    visible = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
+    with visible():
+        bar = tqdm(total=total, unit="img", desc=label, file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total_: int, running_map: float | None) -> None:
+        with visible():
+            bar.n = done
+            if running_map is not None:
+                bar.set_postfix_str(f"running mAP50-95 {running_map:.4f}", refresh=False)
+            bar.refresh()
+            if done >= total_:
+                bar.close()
+
+    return update
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

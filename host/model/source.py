@@ -99,14 +99,22 @@ def check_readable(source: ModelSource, imgsz: int, target: str | None = None) -
     if source.path is None:
         return  # an ultralytics name: resolved (downloaded) when the session starts
     path = source.path
-    if source.kind == "pt":
+    try:
+        _check_content(source.kind, path, imgsz, target)
+    except OSError as exc:  # a model file we may not read (permissions, a folder named .pt, ...)
+        raise HarnessError(f"cannot read model file {path} ({exc.strerror or exc}); check the path and its "
+                           "permissions") from None
+
+
+def _check_content(kind: str, path: Path, imgsz: int, target: str | None) -> None:
+    if kind == "pt":
         with open(path, "rb") as handle:
             head = handle.read(2)
         legacy_pickle = len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
         if not (zipfile.is_zipfile(path) or legacy_pickle):
             raise HarnessError(f"{path} is not a PyTorch checkpoint (not a zip archive or pickle: truncated, or "
                                "not a .pt at all); pass the ultralytics .pt file itself")
-    elif source.kind == "yaml":
+    elif kind == "yaml":
         import yaml
 
         try:
@@ -115,11 +123,11 @@ def check_readable(source: ModelSource, imgsz: int, target: str | None = None) -
             raise HarnessError(f"{path} is not readable YAML ({exc}); pass an ultralytics model .yaml") from None
         if not isinstance(doc, dict) or "backbone" not in doc or "head" not in doc:
             raise HarnessError(f"{path} is not an ultralytics model .yaml (no backbone/head); pass yolo11n.yaml")
-    elif source.kind == "onnx":
+    elif kind == "onnx":
         from host.model.export import check_split_head_onnx
 
         check_split_head_onnx(path, imgsz)
-    elif source.kind == "espdl":
+    elif kind == "espdl":
         check_espdl_detector(path, imgsz, target)
 
 
@@ -130,7 +138,12 @@ def check_espdl_detector(path: Path, imgsz: int, target: str | None = None):
     from host.espdl import load as load_espdl
     from host.model.identity import check_identity, identify
 
-    model = load_espdl(path)
+    try:
+        model = load_espdl(path)
+    except HarnessError as exc:  # container and format errors say what is wrong, not which file: add it
+        if str(path) not in str(exc):
+            exc.args = (f"{path}: {exc}",)
+        raise
     inputs = model.inputs
     if len(inputs) != 1 or inputs[0].shape is None or len(inputs[0].shape) != 4:
         raise HarnessError(f"{path} has {len(inputs)} inputs; a YOLO11n .espdl has one NHWC image input ('images')")

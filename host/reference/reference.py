@@ -147,7 +147,7 @@ def reference(
     top_k: int = DEFAULT_THRESHOLDS.top_k,
     float_model: str = "gcc-fastmath",
     with_float: bool = False,
-    simulator: PPQSimulator | None = None,
+    engine: Engine | None = None,
 ) -> ReferenceResult:
     """ESP-DL's detections for `image` under `model`, with every intermediate stage kept.
 
@@ -166,7 +166,7 @@ def reference(
             f"the model was quantized for {model_target} but the reference was asked for {target}: "
             f"quantize the model for {target} (rounding differs per chip)"
         )
-    engine = simulator if simulator is not None else engine_for(model, target, graph_path)
+    engine = engine if engine is not None else engine_for(model, target, graph_path)
     spec = engine.input
     declared = _attr(model, "input_exponent")
     if declared is not None and int(declared) != spec.exponent:

@@ -13,11 +13,12 @@ HOST = Path(__file__).resolve().parents[3] / "host"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("host.errors", "host.cache"),
     ("host.chip",),
-    ("host.espdl", "host.protocol", "host.firmware"),
+    ("host.espdl", "host.protocol", "host.firmware", "host.dataset"),
     ("host.reference",),
     ("host.model",),
     ("host.dut",),
-    ("host.verdict", "host.latency", "host.report"),
+    ("host.verdict", "host.latency", "host.report", "host.accuracy"),
+    ("host.runs",),
     ("host.hil", "host.cli", "host"),
     ("host.__main__",),
 )

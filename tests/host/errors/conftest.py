@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import shutil
@@ -16,21 +15,13 @@ FIXTURE_PT = ROOT / "fixtures" / "model" / "yolo11n_fixture.pt"
 GOOD_PNG = ROOT / "fixtures" / "images" / "square_320x320.png"
 
 
-def _espdl_builders():
-    """tests/host/espdl/_builders.py (that folder is not a package): esp-ppq quantization of tiny ONNX models."""
-    spec = importlib.util.spec_from_file_location("_espdl_builders", ROOT / "tests" / "host" / "espdl" / "_builders.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _tiny_espdl(folder: Path) -> Path:
     """A split-head detector .espdl (outputs box0..score2) whose input is 64x64, quantized by esp-ppq."""
     import onnx
 
     from tests.host.builders import write_tiny_detector
+    from tests.host.espdl import _builders as builders
 
-    builders = _espdl_builders()
     onnx_path = write_tiny_detector(folder / "tiny64.onnx", imgsz=64)
     with contextlib.redirect_stdout(io.StringIO()):
         return builders.quantize(onnx.load(str(onnx_path)), [(1, 3, 64, 64)], folder, "tiny64", "esp32p4")
@@ -85,11 +76,18 @@ def build_bad_inputs(d: Path) -> dict[str, str]:
     put("missing_latency", d / "nowhere" / "latency.json")
     put("latency_not_json", d / "latency_not_json.json").write_text('{"meta": {"target": "esp32p4"}, "windows": [')
     put("latency_no_windows", d / "latency_no_windows.json").write_text(json.dumps({"meta": {"target": "esp32p4"}}))
+    meta = {"dut_kind": "sim", "target": "esp32p4", "chip_revision": "v1.0", "model_sha256": "0" * 64, "imgsz": 320,
+            "firmware_config": "uart"}
+    windows = [{stage: [1000.0 + i for i in range(5)] for stage in ("pre", "model", "post")}]
+    put("latency_ok", d / "latency_ok.json").write_text(json.dumps({"meta": meta, "windows": windows}))
 
     # firmware: an ESP-IDF build directory with nothing to flash (enough for `plan`), a pack that is not PDL3
     build = put("fw_build", d / "fw_build")
     build.mkdir()
     (build / "flasher_args.json").write_text(json.dumps({"flash_files": {}, "extra_esptool_args": {"chip": "esp32p4"}}))
+    broken = put("fw_build_broken", d / "fw_build_broken")
+    broken.mkdir()
+    (broken / "flasher_args.json").write_text('{"flash_files": {"0x0": "bootloader.bin"')
     put("not_pdl3_pack", d / "model.espdl").write_bytes(data)
     put("missing_pack", d / "nowhere" / "models.bin")
     put("out", d / "out")
@@ -102,7 +100,7 @@ def build_bad_inputs(d: Path) -> dict[str, str]:
 
 
 def _rename_onnx_outputs(path: Path) -> None:
-    """An ONNX detector export whose head was concatenated by ultralytics' exporter: outputs named 'output0'."""
+    """The detector's ONNX with its outputs renamed output0..output5, as another exporter names them: not split-head."""
     import onnx
 
     model = onnx.load(str(path))

@@ -21,11 +21,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from tests.host.errors.conftest import ROOT
-
+ROOT = Path(__file__).resolve().parents[3]
 LIMIT_S = 10.0
 
 
@@ -53,9 +53,17 @@ def H(*args: str, names: str, fix: str, id: str, marks=()):  # noqa: A002
     return pytest.param(Row("host", args, names, fix), id=f"host-{id}", marks=marks)
 
 
+#: host/espdl/container.py edl2_header(): "EDL2 length field says N payload bytes but only M follow: the file is
+#: truncated or its header is damaged" says what is wrong but not what to do; it should end with the fix, e.g.
+#: "; copy the file again or re-export it with `python -m host quantize`" (these rows look for "re-export").
+#: The path is added by the callers (host/model/source.py, host/cli/espdl.py); host/espdl/ is not this change's.
+TRUNCATED_EDL2_HAS_NO_FIX = pytest.mark.xfail(
+    strict=True, reason="host/espdl/container.py edl2_header: the truncated-EDL2 message names no fix (no 're-export')")
+
 ROWS = [
     # ---- pytest --target esp32p4: the HIL suite's options (exit 4, `ERROR: yolo11-hil: ...`)
-    P("--model={truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="model-truncated-espdl"),
+    P("--model={truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="model-truncated-espdl",
+      marks=TRUNCATED_EDL2_HAS_NO_FIX),
     P("--model={text_espdl}", names="{text_espdl}", fix="check the path", id="model-text-named-espdl"),
     P("--model={text_pt}", names="{text_pt}", fix="pass the ultralytics .pt file itself", id="model-text-named-pt"),
     P("--model={truncated_pt}", names="{truncated_pt}", fix="pass the ultralytics .pt file itself",
@@ -63,7 +71,9 @@ ROWS = [
     P("--model={missing_pt}", names="{missing_pt}", fix="check the path", id="model-missing-path"),
     P("--model={onnx_not_split}", names="{onnx_not_split}", fix="python -m host quantize", id="model-onnx-not-split"),
     P("--model={onnx_text}", names="{onnx_text}", fix="re-export", id="model-onnx-not-onnx"),
-    P("--model={espdl64}", names="{espdl64}", fix="pass --imgsz 64", id="model-espdl-other-imgsz"),
+    P("--model={espdl64}", names="--imgsz 320", fix="pass --imgsz 64", id="model-espdl-other-imgsz"),
+    P("--target", "esp32s3", "--model={espdl64}", names="tiny64.espdl", fix="run with --target esp32p4",
+      id="model-espdl-other-target"),
     P("--model={regular_file}", names="{regular_file}", fix="give a .pt", id="model-unknown-extension"),
     P("--imgsz", "333", names="--imgsz 333", fix="use e.g. 320 or 640", id="imgsz-333"),
     P("--preset", "bogus", names="--preset 'bogus'", fix="choose one of int8", id="preset-bogus"),
@@ -80,8 +90,8 @@ ROWS = [
     P("--calib={missing_dir}", names="{missing_dir}", fix="pass --calib", id="calib-missing"),
     P("--report-dir={regular_file}/reports", names="--report-dir {regular_file}/reports",
       fix="pass a folder you can write to", id="report-dir-under-a-file"),
-    P("--sim-faults=bogus", names="bogus", fix="choose one of", id="sim-faults-bogus"),
-    P("--sim-faults=slowdown=model:fast", names="slowdown=model:fast", fix="e.g. model:1.05",
+    P("--sim-faults=bogus", names="--sim-faults 'bogus'", fix="known: flip_chunk", id="sim-faults-bogus"),
+    P("--sim-faults=slowdown=model:fast", names="--sim-faults 'slowdown=model:fast'", fix="e.g. model:1.05",
       id="sim-faults-bad-value"),
     P("--dut", "qemu", names="--dut 'qemu'", fix="choose one of auto, board, sim", id="dut-qemu"),
     # ---- python -m host quantize / analyse / reference (exit 2, `error: ...`)
@@ -95,24 +105,35 @@ ROWS = [
       id="quantize-preset-bogus"),
     H("quantize", "{onnx_not_split}", "--imgsz", "64", "--out", "{out}", names="{onnx_not_split}",
       fix="python -m host quantize", id="quantize-onnx-not-split"),
+    H("quantize", "{fixture_pt}", "--calib", "{calib_empty}", "--out", "{out}", names="{calib_empty}",
+      fix="add at least", id="quantize-calib-empty"),
+    H("quantize", "{fixture_pt}", "--test-image", "{truncated_png}", "--out", "{out}", names="{truncated_png}",
+      fix="pass a readable PNG or JPEG", id="quantize-truncated-test-image"),
+    H("quantize", "{fixture_pt}", "--out", "{regular_file}/out", names="--out {regular_file}/out",
+      fix="pass a folder you can write to", id="quantize-out-under-a-file"),
     H("analyse", "{missing_pt}", "--out", "{out}", names="{missing_pt}", fix="check the path",
       id="analyse-missing-model"),
     H("reference", "{missing_pt}", "--image", "{good_png}", names="{missing_pt}", fix="check the path",
       id="reference-missing-model"),
     H("reference", "{fixture_pt}", "--image", "{missing_png}", names="{missing_png}",
       fix="pass the path of a PNG or JPEG", id="reference-missing-image"),
+    H("reference", "{fixture_pt}", "--image", "{truncated_png}", names="{truncated_png}",
+      fix="pass a readable PNG or JPEG", id="reference-truncated-image"),
+    H("reference", "{fixture_pt}", "--image", "{good_png}", "--preset", "bogus", names="'bogus'",
+      fix="choose one of int8", id="reference-unknown-preset"),
     # ---- python -m host preprocess
     H("preprocess", "{truncated_png}", "--input-exponent", "-7", names="{truncated_png}",
       fix="pass a readable PNG or JPEG", id="preprocess-truncated-png"),
     H("preprocess", "{missing_png}", "--input-exponent", "-7", names="{missing_png}",
       fix="pass the path of a PNG or JPEG", id="preprocess-missing-file"),
     # ---- python -m host espdl
-    H("espdl", "info", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-info-truncated"),
+    H("espdl", "info", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-info-truncated",
+      marks=TRUNCATED_EDL2_HAS_NO_FIX),
     H("espdl", "info", "{text_espdl}", names="{text_espdl}", fix="check the path", id="espdl-info-not-espdl"),
     H("espdl", "info", "{bad_pdl3}", names="{bad_pdl3}", fix="rebuild it with", id="espdl-info-bad-checksum"),
     H("espdl", "info", "{espdl64}", "--key", "zz", names="--key 'zz'", fix="32 hex digits", id="espdl-info-bad-key"),
     H("espdl", "selftest", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export",
-      id="espdl-selftest-truncated"),
+      id="espdl-selftest-truncated", marks=TRUNCATED_EDL2_HAS_NO_FIX),
     H("espdl", "selftest", "{bad_pdl3}", names="{bad_pdl3}", fix="rebuild it with", id="espdl-selftest-bad-checksum"),
     H("espdl", "selftest", "{espdl64}", "--key", "00112233", names="--key", fix="32 hex digits",
       id="espdl-selftest-short-key"),
@@ -120,7 +141,8 @@ ROWS = [
       id="espdl-run-not-espdl"),
     H("espdl", "run", "{espdl64}", "--image", "{truncated_png}", names="{truncated_png}",
       fix="pass a readable PNG or JPEG", id="espdl-run-truncated-png"),
-    H("espdl", "check", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-check-truncated"),
+    H("espdl", "check", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-check-truncated",
+      marks=TRUNCATED_EDL2_HAS_NO_FIX),
     H("espdl", "check", "{bad_pdl3}", names="{bad_pdl3}", fix="rebuild it with", id="espdl-check-bad-checksum"),
     H("espdl", "check", "{espdl64}", "--key", "xyz", names="--key 'xyz'", fix="32 hex digits",
       id="espdl-check-bad-key"),
@@ -128,14 +150,19 @@ ROWS = [
       id="espdl-pack-bad-name-file"),
     H("espdl", "pack", "{out}/models.bin", "yolo11n={missing_pt}", names="{missing_pt}", fix="give the path",
       id="espdl-pack-missing-file"),
+    H("espdl", "pack", "{out}/models.bin", "yolo11n={text_espdl}", names="{text_espdl}", fix="check the path",
+      id="espdl-pack-not-espdl"),
     # ---- python -m host firmware
-    H("firmware", "partitions", "--config", "bogus", names="'bogus'", fix="known: ", id="firmware-unknown-config"),
+    H("firmware", "partitions", "--config", "bogus", names="'bogus'", fix="known: rev1, uart, usj",
+      id="firmware-unknown-config"),
     H("firmware", "plan", "--build-dir", "{missing_dir}", "--port", "/dev/null", names="{missing_dir}",
       fix="build the firmware first", id="firmware-missing-build-dir"),
-    H("firmware", "plan", "--build-dir", "{fw_build}", names="--port", fix="pass --port",
+    H("firmware", "plan", "--build-dir", "{fw_build}", names="firmware plan", fix="pass --port",
       id="firmware-plan-without-port"),
+    H("firmware", "plan", "--build-dir", "{fw_build_broken}", "--port", "/dev/null", names="{fw_build_broken}",
+      fix="rebuild the firmware", id="firmware-damaged-build-dir"),
     H("firmware", "plan", "--build-dir", "{fw_build}", "--port", "/dev/null", "--model-pack", "{missing_pack}",
-      names="{missing_pack}", fix="python -m host espdl pack", id="firmware-missing-model-pack"),
+      names="--model-pack {missing_pack}", fix="python -m host espdl pack", id="firmware-missing-model-pack"),
     H("firmware", "plan", "--build-dir", "{fw_build}", "--port", "/dev/null", "--model-pack", "{not_pdl3_pack}",
       names="{not_pdl3_pack}", fix="python -m host espdl pack", id="firmware-model-pack-not-pdl3"),
     # ---- python -m host latency
@@ -147,6 +174,8 @@ ROWS = [
       fix="re-measure", id="latency-gate-malformed"),
     H("latency", "gate", "{missing_latency}", "--dir", "{out}", names="{missing_latency}",
       fix="pass the right path", id="latency-gate-missing"),
+    H("latency", "create", "{latency_ok}", "--dir", "{regular_file}/baselines", names="{regular_file}/baselines",
+      fix="check the path", id="latency-create-dir-under-a-file"),
     H("latency", "compare", "{latency_not_json}", "{missing_latency}", names="{latency_not_json}",
       fix="re-measure", id="latency-compare-not-json"),
     H("latency", "compare", "{missing_latency}", "{latency_not_json}", names="{missing_latency}",
@@ -198,18 +227,17 @@ def test_bad_input_ends_in_one_line_before_anything_starts(row: Row, bad_inputs:
     assert seconds < LIMIT_S, f"too slow: something started before the refusal\n{shown}"
 
 
-@pytest.mark.skip(reason="quantizes the model cold before the unreadable image is met (minutes); the lead covers "
-                         "`pytest --images=<one good PNG + one truncated PNG>` in a slow run")
-def test_images_folder_with_a_truncated_png_reports_it_once(bad_inputs: dict[str, str], tmp_path):
+@pytest.mark.skip(reason="quantizes the fixture model (minutes, cold) before it meets the unreadable image; the lead "
+                         "covers `pytest --images=<one good PNG + one truncated PNG>` in a slow run")
+def test_images_folder_with_a_truncated_png_names_it_without_a_traceback(bad_inputs: dict[str, str], tmp_path):
     import shutil
-    from pathlib import Path
 
     folder = tmp_path / "images"
     folder.mkdir()
-    shutil.copy(Path(bad_inputs["good_png"]), folder / "good.png")
-    shutil.copy(Path(bad_inputs["truncated_png"]), folder / "truncated.png")
+    shutil.copy(bad_inputs["good_png"], folder / "good.png")
+    shutil.copy(bad_inputs["truncated_png"], folder / "truncated.png")
     code, output, _ = _run([sys.executable, "-m", "pytest", "--target", "esp32p4", "--dut", "sim",
                             "-p", "no:cacheprovider", f"--report-dir={tmp_path / 'reports'}", f"--images={folder}",
                             f"--model={bad_inputs['fixture_pt']}"], timeout=3600)
-    assert "Traceback" not in output
-    assert output.count(str(folder / "truncated.png")) >= 1
+    assert "Traceback" not in output, output
+    assert str(folder / "truncated.png") in output, output

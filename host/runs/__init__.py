@@ -1,0 +1,1 @@
+"""Runs over many images: a labelled set through a DUT and the reference, journaled and resumable."""
