@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from host.errors import HarnessError
-
 from host.firmware.build import FirmwareBuild, build_dir, build_firmware
 from host.firmware.flash import plan_flash, run_flash
 from host.firmware.partitions import model_partition, partition_table

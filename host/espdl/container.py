@@ -78,7 +78,8 @@ def edl2_header(data: bytes) -> tuple[bool, int]:
     if size > len(data) - EDL2_HEADER:
         raise ContainerError(
             f"EDL2 length field says {size} payload bytes but only {len(data) - EDL2_HEADER} follow: "
-            "the file is truncated or its header is damaged"
+            "the file is truncated or its header is damaged; copy the file again or re-export it with "
+            "`python -m host quantize`"
         )
     return mode == 1, size
 

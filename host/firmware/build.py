@@ -144,15 +144,19 @@ class FirmwareBuild:
         if not args_path.is_file():
             raise HarnessError(f"{path} is not an ESP-IDF build directory (no flasher_args.json): build the "
                                "firmware first (python -m host firmware build) or download the CI artifact")
-        args = json.loads(args_path.read_text())
-        chip = args.get("extra_esptool_args", {}).get("chip")
+        try:
+            args = json.loads(args_path.read_text())
+            chip = args.get("extra_esptool_args", {}).get("chip")
+            stamp = path / STAMP
+            key = json.loads(stamp.read_text()).get("key", "") if stamp.is_file() else ""
+        except (ValueError, AttributeError) as exc:
+            raise HarnessError(f"{path} is a damaged ESP-IDF build directory ({type(exc).__name__}: {exc}); "
+                               "rebuild the firmware or download the CI artifact again") from None
         if target is not None and chip not in (None, target):
             raise HarnessError(f"{path} was built for {chip}, not {target}: use the build for {target}")
         for file in args.get("flash_files", {}).values():
             if not (path / file).is_file():
                 raise HarnessError(f"{path} is incomplete: {file} is missing (rebuild or re-download it)")
-        stamp = path / STAMP
-        key = json.loads(stamp.read_text()).get("key", "") if stamp.is_file() else ""
         return cls(chip or target or "", config, path, key, True, args)
 
 

@@ -264,6 +264,49 @@ def trained_parameters(graph) -> list:
     return params
 
 
+def _fused_fake_quant_delegates(graph) -> dict:
+    """Fused fake-quant kernels for the graph's per-tensor activation quantizers, for the training executor.
+
+    esp-ppq's own per-tensor fake quantizer (`TensorwiseLinearQuantImpl`) makes five passes over every
+    activation in the forward pass and four in the backward; it takes more than half of a training
+    step on the CPU. torch's `fake_quantize_per_tensor_affine` computes the same values in one pass:
+    for a power-of-two scale s, x * (1/s) == x / s exactly, both round half to even, clamp to
+    [qmin, qmax] and multiply back by s; its gradient is the same straight-through estimate (1 where
+    the rounded value lies in [qmin, qmax], else 0). Registered through esp-ppq's public
+    `TorchExecutor.register_quantize_delegate`, only for configs where all that holds; every other
+    quantizer (per-channel weights, 32-bit biases) stays esp-ppq's. Export never uses these.
+    """
+    import torch
+    from esp_ppq.core import QuantizationProperty, QuantizationStates, RoundingPolicy
+    from esp_ppq.executor.torch import TorchQuantizeDelegator
+
+    class FusedFakeQuant(TorchQuantizeDelegator):
+        def __init__(self, scale: float, quant_min: int, quant_max: int) -> None:
+            self.scale, self.quant_min, self.quant_max = scale, quant_min, quant_max
+
+        def __call__(self, tensor, config):
+            return torch.fake_quantize_per_tensor_affine(tensor, self.scale, 0, self.quant_min, self.quant_max)
+
+    delegates = {}
+    for op in graph.operations.values():
+        for config, _ in getattr(op, "config_with_variable", ()):
+            policy = config.policy
+            if (config.state != QuantizationStates.ACTIVATED or config in delegates
+                    or not policy.has_property(QuantizationProperty.LINEAR)
+                    or not policy.has_property(QuantizationProperty.PER_TENSOR)
+                    or policy.has_property(QuantizationProperty.DYNAMIC)
+                    or config.rounding != RoundingPolicy.ROUND_HALF_EVEN or config.num_of_bits > 16):
+                continue
+            scale, offset = config.scale, config.offset
+            if scale is None or scale.numel() != 1 or offset is None or float(offset.flatten()[0]) != 0.0:
+                continue
+            value = float(scale.flatten()[0])
+            if not (value > 0 and math.frexp(value)[0] == 0.5):
+                continue
+            delegates[config] = FusedFakeQuant(value, int(config.quant_min), int(config.quant_max))
+    return delegates
+
+
 def train(graph, data: TrainingSet, imgsz: int, epochs: int, lr: float, batch: int,
           output_names: list[str], seed: int = SEED) -> dict:
     """Train `graph` in place, fake-quantized, on `data`; returns what happened (for summary.json)."""
@@ -274,6 +317,8 @@ def train(graph, data: TrainingSet, imgsz: int, epochs: int, lr: float, batch: i
     check_settings(epochs, lr, batch)
     torch.manual_seed(seed)
     executor = TorchExecutor(graph, device="cpu")
+    for config, delegate in _fused_fake_quant_delegates(graph).items():
+        executor.register_quantize_delegate(config, delegate)
     trainable = TrainableGraph(graph)
     params = [var.value for var in trained_parameters(graph)]
     for tensor in params:
@@ -299,7 +344,7 @@ def train(graph, data: TrainingSet, imgsz: int, epochs: int, lr: float, batch: i
                 optimizer.step()
                 trainable.zero_grad()
                 optimizer.zero_grad(set_to_none=True)
-                total += float(loss) / len(chunk["img"])
+                total += float(loss.detach()) / len(chunk["img"])
                 parts += np.array([float(v) for v in items.values()])
                 count += 1
                 steps += 1

@@ -53,17 +53,9 @@ def H(*args: str, names: str, fix: str, id: str, marks=()):  # noqa: A002
     return pytest.param(Row("host", args, names, fix), id=f"host-{id}", marks=marks)
 
 
-#: host/espdl/container.py edl2_header(): "EDL2 length field says N payload bytes but only M follow: the file is
-#: truncated or its header is damaged" says what is wrong but not what to do; it should end with the fix, e.g.
-#: "; copy the file again or re-export it with `python -m host quantize`" (these rows look for "re-export").
-#: The path is added by the callers (host/model/source.py, host/cli/espdl.py); host/espdl/ is not this change's.
-TRUNCATED_EDL2_HAS_NO_FIX = pytest.mark.xfail(
-    strict=True, reason="host/espdl/container.py edl2_header: the truncated-EDL2 message names no fix (no 're-export')")
-
 ROWS = [
     # ---- pytest --target esp32p4: the HIL suite's options (exit 4, `ERROR: yolo11-hil: ...`)
-    P("--model={truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="model-truncated-espdl",
-      marks=TRUNCATED_EDL2_HAS_NO_FIX),
+    P("--model={truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="model-truncated-espdl"),
     P("--model={text_espdl}", names="{text_espdl}", fix="check the path", id="model-text-named-espdl"),
     P("--model={text_pt}", names="{text_pt}", fix="pass the ultralytics .pt file itself", id="model-text-named-pt"),
     P("--model={truncated_pt}", names="{truncated_pt}", fix="pass the ultralytics .pt file itself",
@@ -127,13 +119,12 @@ ROWS = [
     H("preprocess", "{missing_png}", "--input-exponent", "-7", names="{missing_png}",
       fix="pass the path of a PNG or JPEG", id="preprocess-missing-file"),
     # ---- python -m host espdl
-    H("espdl", "info", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-info-truncated",
-      marks=TRUNCATED_EDL2_HAS_NO_FIX),
+    H("espdl", "info", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-info-truncated"),
     H("espdl", "info", "{text_espdl}", names="{text_espdl}", fix="check the path", id="espdl-info-not-espdl"),
     H("espdl", "info", "{bad_pdl3}", names="{bad_pdl3}", fix="rebuild it with", id="espdl-info-bad-checksum"),
     H("espdl", "info", "{espdl64}", "--key", "zz", names="--key 'zz'", fix="32 hex digits", id="espdl-info-bad-key"),
     H("espdl", "selftest", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export",
-      id="espdl-selftest-truncated", marks=TRUNCATED_EDL2_HAS_NO_FIX),
+      id="espdl-selftest-truncated"),
     H("espdl", "selftest", "{bad_pdl3}", names="{bad_pdl3}", fix="rebuild it with", id="espdl-selftest-bad-checksum"),
     H("espdl", "selftest", "{espdl64}", "--key", "00112233", names="--key", fix="32 hex digits",
       id="espdl-selftest-short-key"),
@@ -141,8 +132,7 @@ ROWS = [
       id="espdl-run-not-espdl"),
     H("espdl", "run", "{espdl64}", "--image", "{truncated_png}", names="{truncated_png}",
       fix="pass a readable PNG or JPEG", id="espdl-run-truncated-png"),
-    H("espdl", "check", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-check-truncated",
-      marks=TRUNCATED_EDL2_HAS_NO_FIX),
+    H("espdl", "check", "{truncated_espdl}", names="{truncated_espdl}", fix="re-export", id="espdl-check-truncated"),
     H("espdl", "check", "{bad_pdl3}", names="{bad_pdl3}", fix="rebuild it with", id="espdl-check-bad-checksum"),
     H("espdl", "check", "{espdl64}", "--key", "xyz", names="--key 'xyz'", fix="32 hex digits",
       id="espdl-check-bad-key"),
@@ -225,19 +215,3 @@ def test_bad_input_ends_in_one_line_before_anything_starts(row: Row, bad_inputs:
     assert names in line, f"the message does not name the bad input ({names!r})\n{shown}"
     assert fix in line, f"the message does not say the fix ({fix!r})\n{shown}"
     assert seconds < LIMIT_S, f"too slow: something started before the refusal\n{shown}"
-
-
-@pytest.mark.skip(reason="quantizes the fixture model (minutes, cold) before it meets the unreadable image; the lead "
-                         "covers `pytest --images=<one good PNG + one truncated PNG>` in a slow run")
-def test_images_folder_with_a_truncated_png_names_it_without_a_traceback(bad_inputs: dict[str, str], tmp_path):
-    import shutil
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    shutil.copy(bad_inputs["good_png"], folder / "good.png")
-    shutil.copy(bad_inputs["truncated_png"], folder / "truncated.png")
-    code, output, _ = _run([sys.executable, "-m", "pytest", "--target", "esp32p4", "--dut", "sim",
-                            "-p", "no:cacheprovider", f"--report-dir={tmp_path / 'reports'}", f"--images={folder}",
-                            f"--model={bad_inputs['fixture_pt']}"], timeout=3600)
-    assert "Traceback" not in output, output
-    assert str(folder / "truncated.png") in output, output

@@ -4,36 +4,12 @@ what it writes, and how it ends when something is wrong (once, with one line).""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
-from tests.host.builders import write_images, write_tiny_detector
-
-ROOT = Path(__file__).resolve().parents[3]
-IMAGES = ROOT / "fixtures" / "images"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    """A tiny detector, its calibration folder and one quantization cache shared by this module's runs."""
-    root = tmp_path_factory.mktemp("hil_session")
-    return {"model": write_tiny_detector(root / "tiny.onnx"), "calib": write_images(root / "calib", 8, seed=3),
-            "cache": root / "cache"}
-
-
-def run_hil(tiny: dict[str, Path], *args: str, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "--target", "esp32p4", f"--model={tiny['model']}", "--imgsz", "64",
-           f"--calib={tiny['calib']}", "-p", "no:cacheprovider", *args]
-    environment = dict(os.environ, HIL_CACHE_DIR=str(tiny["cache"]), **(env or {}))
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environment)
+from tests.host.hil_plugin.hil_run import IMAGES, run_hil
 
 
 def test_hil_session_on_the_sim_writes_every_report(tiny, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_reference_refuses_inconsistent_models(tiny_model):
         reference(tiny_model.test_image, tiny_model, "esp32s3")
     with pytest.raises(HarnessError, match="input exponent"):
         reference(tiny_model.test_image, replace(tiny_model, input_exponent=tiny_model.input_exponent + 1))
-    with pytest.raises(HarnessError, match="no ESP-PPQ graph"):
+    with pytest.raises(HarnessError, match="neither an ESP-PPQ graph nor an .espdl file"):
         reference(tiny_model.test_image, SimpleNamespace(graph_path=None, target="esp32p4"))
     with pytest.raises(HarnessError, match="no target"):
         reference(tiny_model.test_image, SimpleNamespace(graph_path=tiny_model.graph_path))
@@ -103,3 +103,17 @@ def test_cli_reference(tiny_model, tmp_path, capsys, monkeypatch):
     assert doc["boxes"] == [b.to_dict() for b in want.boxes]
     for box in doc["boxes"]:
         assert set(box) == {"category", "score", "box"} and len(box["box"]) == 4
+
+
+def test_a_prequantized_espdl_runs_in_the_emulator_with_the_same_pipeline(tiny_model):
+    """Without the ESP-PPQ graph (an .espdl made elsewhere) the reference's engine is the .espdl emulator;
+    on the same model both engines give the same int outputs and boxes."""
+    via_ppq = reference(tiny_model.test_image, tiny_model, "esp32p4")
+    # this fixture is exported by bare esp-ppq 1.3.12 (native_kn MatMuls): emulate an esp-dl that reads them
+    prequantized = SimpleNamespace(espdl_path=tiny_model.espdl_path, target="esp32p4", imgsz=tiny_model.imgsz,
+                                   sha256=tiny_model.sha256, espdl_version="native")
+    via_espdl = reference(tiny_model.test_image, prequantized, "esp32p4")
+    assert via_ppq.engine == "ESP-PPQ executor" and via_espdl.engine == "host int8 emulator"
+    for name, tensor in via_ppq.raw.tensors.items():
+        np.testing.assert_array_equal(via_espdl.raw.tensors[name], tensor)
+    assert via_espdl.boxes == via_ppq.boxes
