@@ -82,13 +82,35 @@ class PipelineResult:
     boxes: list[Box] = field(default_factory=list)
 
 
-class DetectPipeline:
-    """One engine plus ESP-DL-exact preprocess and postprocess for one chip."""
+class Preprocessor(Protocol):
+    """`host.chip.preprocess.preprocess`'s signature: image -> (integer NHWC tensor, letterbox geometry)."""
 
-    def __init__(self, engine: Engine, target: str, float_model: str = "gcc-fastmath") -> None:
+    def __call__(self, image: np.ndarray | str | Path, imgsz: tuple[int, int], exponent: int, target: str,
+                 bits: int = 8) -> tuple[np.ndarray, Geometry]: ...
+
+
+class Postprocessor(Protocol):
+    """`host.chip.postprocess.postprocess`'s signature: head outputs -> PostprocessResult."""
+
+    def __call__(self, outputs: Mapping[str, np.ndarray], exponents: Mapping[str, int], geometry: Geometry,
+                 target: str, score_thr: float, nms_thr: float, top_k: int,
+                 float_model: str = "gcc-fastmath") -> PostprocessResult: ...
+
+
+class DetectPipeline:
+    """One engine plus ESP-DL-exact preprocess and postprocess for one chip.
+
+    The preprocess and postprocess are the host's own (host.chip) unless others of the same signature are
+    given - esp-dl's C++ built for the host, so a simulated DUT can run code independent of the reference's.
+    """
+
+    def __init__(self, engine: Engine, target: str, float_model: str = "gcc-fastmath",
+                 preprocessor: Preprocessor = preprocess, postprocessor: Postprocessor = postprocess) -> None:
         self.engine = engine
         self.target = check_target(target)
         self.float_model = float_model
+        self.preprocessor = preprocessor
+        self.postprocessor = postprocessor
 
     @property
     def input(self) -> InputSpec:
@@ -96,7 +118,7 @@ class DetectPipeline:
 
     def preprocess(self, image: np.ndarray | str | Path) -> tuple[np.ndarray, Geometry]:
         spec = self.engine.input
-        return preprocess(image, (spec.width, spec.height), spec.exponent, self.target, bits=spec.bits)
+        return self.preprocessor(image, (spec.width, spec.height), spec.exponent, self.target, bits=spec.bits)
 
     def detect(self, image: np.ndarray | str | Path, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                taps: Taps = NO_TAPS) -> PipelineResult:
@@ -108,8 +130,8 @@ class DetectPipeline:
         _check_outputs(raw, self.engine.name)
         if taps.outputs is not None:
             raw = RawOutputs(taps.outputs({n: np.array(t) for n, t in raw.tensors.items()}), dict(raw.exponents))
-        post = postprocess(raw.tensors, raw.exponents, geometry, self.target, thresholds.score_thr,
-                           thresholds.nms_thr, thresholds.top_k, self.float_model)
+        post = self.postprocessor(raw.tensors, raw.exponents, geometry, self.target, thresholds.score_thr,
+                                  thresholds.nms_thr, thresholds.top_k, self.float_model)
         boxes = list(post.boxes)
         if taps.boxes is not None:
             boxes = taps.boxes(boxes)

@@ -8,11 +8,13 @@ simulator is meant: a release gate must never pass on the simulator by accident.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
-from host.dut.backend import DutBackend, DutOptions
+from host.dut.backend import DutBackend, DutOptions, DutUnavailable
 from host.dut.board import BoardBackend
+from host.dut.hardware_map import MapEntry
+from host.dut.remote import RemoteBackend
 from host.dut.sim.backend import SimBackend
 from host.errors import HarnessError
 
@@ -76,6 +78,26 @@ def choose(requested: str, target: str, port: str | None = None, require_board: 
 
 def create(choice: Choice, options: DutOptions) -> DutBackend:
     """The backend object for a choice (the port the choice found wins over the options')."""
-    from dataclasses import replace
-
     return BACKENDS[choice.kind](replace(options, port=choice.port or options.port))
+
+
+def from_map_entry(entry: MapEntry, options: DutOptions,
+                   list_ports: Callable[[], list] | None = None) -> tuple[Choice, DutBackend]:
+    """The backend for a hardware-map entry this session holds."""
+    reason = f"hardware map entry {entry.describe()}"
+    if entry.kind == "sim":
+        return Choice("sim", None, reason + ": a SIMULATED DUT"), SimBackend(options, rev=entry.revision or 100)
+    if entry.kind == "remote":
+        return Choice("remote", entry.url, reason), RemoteBackend(options, entry)
+    port = entry.port or _port_of_serial(entry.serial_number, list_ports)
+    return Choice("board", port, reason), BoardBackend(replace(options, port=port))
+
+
+def _port_of_serial(serial_number: str | None, list_ports: Callable[[], list] | None) -> str:
+    if list_ports is None:
+        from serial.tools.list_ports import comports as list_ports
+    for port in list_ports():
+        if serial_number and getattr(port, "serial_number", None) == serial_number:
+            return port.device
+    raise DutUnavailable(f"no serial port with USB serial number {serial_number} is connected (hardware map); "
+                         "check the cable or `python -m host boards scan`")

@@ -30,6 +30,10 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--dut", dict(default="auto", help=f"device under test, one of {', '.join(CHOICES)}: a board if found "
                                         "(auto; an error on CI without one), or the simulated DUT")),
     ("--require-board", dict(action="store_true", help="fail when no board is found (release gating)")),
+    ("--hardware-map", dict(default=None, help="YAML map of the boards (and simulated boards) this runner may use; "
+                                               "each pytest-xdist worker locks one (see host/dut/hardware_map.py)")),
+    ("--shard", dict(default=None, help="I/N: run only shard I (0-based) of N of the images and the dataset, "
+                                        "split deterministically (one CI runner of N)")),
     ("--model", dict(default=None, help="model .pt/.yaml/.onnx/.espdl (default: the bundled fixture model)")),
     ("--preset", dict(default="int8", help="quantization preset: int8, mixed, tutorial")),
     ("--imgsz", dict(type=int, default=320, help="model input size (a multiple of 32)")),
@@ -74,6 +78,8 @@ class HilOptions:
     target: str
     dut: str
     require_board: bool
+    hardware_map: Path | None
+    shard: tuple[int, int]
     port: str | None
     model: str | None
     preset: str
@@ -107,6 +113,8 @@ class HilOptions:
         target = (getoption("target", default=None) or DEFAULT_TARGET).split("|")[0]
         return cls(
             target=target, dut=getoption("dut"), require_board=bool(getoption("require_board")),
+            hardware_map=Path(getoption("hardware_map")) if getoption("hardware_map") else None,
+            shard=parse_shard(getoption("shard")),
             port=getoption("port", default=None), model=getoption("model"), preset=getoption("preset"),
             imgsz=getoption("imgsz"), calib=getoption("calib"), images=Path(getoption("images")),
             thresholds=Thresholds(getoption("score_thr"), getoption("nms_thr"), getoption("top_k")),
@@ -128,6 +136,16 @@ class HilOptions:
                           firmware_config=self.firmware_config,
                           flash_baud=int(os.environ.get("ESPBAUD", "921600")),
                           sim_faults=self.sim_faults, sim_seed=self.sim_seed)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """"I/N" -> (I, N); None -> (0, 1). A HarnessError names the fix for anything else."""
+    if not text:
+        return (0, 1)
+    index, sep, count = str(text).partition("/")
+    if not sep or not index.strip().isdigit() or not count.strip().isdigit() or not 0 <= int(index) < int(count):
+        raise HarnessError(f"--shard {text!r} is not I/N with 0 <= I < N; write e.g. --shard 0/4 for the first of 4")
+    return (int(index), int(count))
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -203,6 +221,13 @@ def _check_folders(o: HilOptions) -> None:
 def _check_dut(o: HilOptions) -> None:
     if o.dut not in CHOICES:
         raise HarnessError(f"--dut {o.dut!r} is unknown; choose one of {', '.join(CHOICES)}")
+    if o.hardware_map is not None:
+        from host.dut.hardware_map import load_map, matching
+
+        entries = load_map(o.hardware_map)
+        if not matching(entries, o.target, o.firmware_config):
+            raise HarnessError(f"--hardware-map {o.hardware_map} has no entry for {o.target} (firmware config "
+                               f"{o.firmware_config}); add one or pass another --target")
 
 
 def _check_sim(o: HilOptions) -> None:

@@ -37,10 +37,14 @@ class HilState:
     """The session's HIL state, kept in `config.stash` (never in a module global)."""
 
     options: HilOptions
+    worker: str = "main"  # the pytest-xdist worker id ("gw0", ...), or "main" without xdist
+    workers: int = 1
     choice: Choice | None = None
+    map_entries: list = field(default_factory=list)  # the hardware map's entries, when one is given
     results: ResultsWriter | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     unreadable_images: dict[str, str] = field(default_factory=dict)
+    accuracy: dict[str, Any] | None = None  # accuracy.json's content, when a dataset ran
 
 
 STATE = pytest.StashKey[HilState]()
@@ -66,21 +70,39 @@ def _runs_hil_tests(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Check every option and choose the DUT kind before anything starts (pytest.UsageError: exit 4)."""
-    options = HilOptions.from_getoption(config.getoption)
-    state = HilState(options)
+    """Check every option and choose the DUT kind before anything starts (pytest.UsageError: exit 4).
+
+    With a hardware map the DUT is not chosen here: each session (each pytest-xdist worker) locks one of
+    the map's entries when its first HIL test needs a DUT."""
+    try:
+        options = HilOptions.from_getoption(config.getoption)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"yolo11-hil: {exc}") from None
+    if getattr(config.option, "dist", "no") == "load":
+        # under `pytest -n N`: each dataset share is its own xdist group and so goes to its own worker (every
+        # board takes a share); every other test is distributed one by one as with `--dist load`
+        config.option.dist = "loadgroup"
+    workerinput = getattr(config, "workerinput", None)
+    state = HilState(options, worker=workerinput["workerid"] if workerinput else "main",
+                     workers=int(workerinput.get("workercount", 1)) if workerinput else 1)
     config.stash[STATE] = state
     if not _runs_hil_tests(config):
         return
     try:
         validate(options)
-        state.choice = choose(options.dut, options.target, options.port, options.require_board)
+        if options.hardware_map is not None:
+            from host.dut.hardware_map import load_map
+
+            state.map_entries = load_map(options.hardware_map)
+        else:
+            state.choice = choose(options.dut, options.target, options.port, options.require_board)
     except HarnessError as exc:
         raise pytest.UsageError(f"yolo11-hil: {exc}") from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep tests whose `target` markers include --target (tests without the marker always run)."""
+    """Keep tests whose `target` markers include --target (tests without the marker always run); the dataset
+    shares go first, so that each worker starts with one."""
     target = config.stash[STATE].options.target
     selected, deselected = [], []
     for item in items:
@@ -89,17 +111,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (selected if not marks or target in wanted else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+    items[:] = sorted(selected, key=lambda item: "dataset_share" not in getattr(item, "fixturenames", ()))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hil_image" in metafunc.fixturenames:
-        images = list_images(metafunc.config.stash[STATE].options.images)
+        options = metafunc.config.stash[STATE].options
+        index, count = options.shard
+        images = list_images(options.images)[index::count]  # this CI runner's share (pytest-xdist splits it further)
         metafunc.parametrize("hil_image", images, ids=[p.stem for p in images])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[STATE]
+    if state.map_entries:
+        from host.dut.hardware_map import matching
+
+        usable = matching(state.map_entries, state.options.target, state.options.firmware_config)
+        return [f"yolo11-hil: target {state.options.target}, DUTs from the hardware map {state.options.hardware_map}: "
+                + ", ".join(e.describe() for e in usable) + "; each session locks one"]
     if state.choice is None:
         return []
     line = f"yolo11-hil: target {state.options.target}, DUT {state.choice.kind.upper()} ({state.choice.reason})"
@@ -197,17 +227,38 @@ def hil_artifact(hil_state: HilState, hil_model: QuantizedModel) -> Artifact:
 
 
 @pytest.fixture(scope="session")
-def hil_backend(hil_state: HilState, hil_artifact: Artifact) -> DutBackend:
-    """The chosen DUT kind, prepared (a board is flashed with what changed)."""
-    choice = hil_state.choice or _session_step(hil_state, "DUT choice", lambda: choose(
-        hil_state.options.dut, hil_state.options.target, hil_state.options.port, hil_state.options.require_board))
+def hil_backend(hil_state: HilState, hil_artifact: Artifact) -> Iterator[DutBackend]:
+    """The chosen DUT kind, prepared (a board is flashed with what changed). With a hardware map, this session
+    first locks one of its entries (released when the session ends, or when the process dies)."""
+    o = hil_state.options
+    held = None
+    if hil_state.map_entries:
+        from host.dut.hardware_map import hold_one
+        from host.dut.select import from_map_entry
 
-    def prepare() -> DutBackend:
-        backend = create(choice, hil_state.options.dut_options())
-        backend.prepare(hil_artifact)
-        return backend
+        held = _session_step(hil_state, "hardware map", lambda: hold_one(
+            hil_state.map_entries, o.target, o.firmware_config, hil_state.worker))
+        hil_state.choice, backend = _session_step(hil_state, "hardware map entry",
+                                                  lambda: from_map_entry(held.entry, _entry_options(o, held.entry)))
+    else:
+        hil_state.choice = hil_state.choice or _session_step(hil_state, "DUT choice", lambda: choose(
+            o.dut, o.target, o.port, o.require_board))
+        backend = create(hil_state.choice, o.dut_options())
+    try:
+        _session_step(hil_state, f"{hil_state.choice.kind} DUT preparation", lambda: backend.prepare(hil_artifact))
+        hil_state.provenance["board"] = held.entry.id if held else hil_state.choice.kind
+        yield backend
+    finally:
+        if held is not None:
+            held.release()
 
-    return _session_step(hil_state, f"{choice.kind} DUT preparation", prepare)
+
+def _entry_options(options: HilOptions, entry):
+    """The DUT options for a map entry: its own sim faults (harness self-tests) and firmware config."""
+    from dataclasses import replace
+
+    return replace(options.dut_options(), sim_faults=entry.faults or options.sim_faults,
+                   firmware_config=entry.firmware_config or options.firmware_config)
 
 
 @pytest.fixture(scope="session")
@@ -231,10 +282,17 @@ def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedMo
             **hil_state.provenance,
             **hil_backend.provenance(dut),
         }
-        hil_state.results = ResultsWriter(o.report_dir, hil_state.provenance, resume=o.resume)
+        hil_state.results = ResultsWriter(worker_report_dir(hil_state), hil_state.provenance, resume=o.resume,
+                                          tags={"board": hil_state.provenance.get("board")})
         yield dut
     finally:
         dut.close()
+
+
+def worker_report_dir(state: HilState) -> Path:
+    """Where this session writes: the report folder, or its worker's subfolder under pytest-xdist (the
+    controller merges them at the end)."""
+    return state.options.report_dir / state.worker if state.worker != "main" else state.options.report_dir
 
 
 def reference_provenance(model: QuantizedModel, target: str, dut_kind: str) -> dict[str, str]:
@@ -343,33 +401,112 @@ def terminal_progress(config: pytest.Config, total: int, label: str) -> Callable
     return update
 
 
+def dataset_setup(state: HilState, model: QuantizedModel):
+    """The resume key of this session's dataset run."""
+    from host.runs.dataset import RunSetup
+
+    return RunSetup(model.sha256, str(state.provenance.get("dut_kind")), state.options.target,
+                    state.options.thresholds)
+
+
+def _finish_accuracy(session: pytest.Session, state: HilState) -> None:
+    """accuracy.json for the whole set, from every journal (this process's, or every worker's); a failing
+    gate fails the run."""
+    from host.dataset import load_dataset
+    from host.runs.finish import accuracy_result, journals, write_json
+    from host.verdict import Tolerance
+
+    o = state.options
+    records = journals(o.report_dir)
+    sessions = [r for r in records if r.get("kind") == "session" and r.get("model_sha256")]
+    if not sessions:
+        return
+    dataset = load_dataset(o.dataset)
+    latest = sessions[-1]
+    setup_json = {"target": o.target, "imgsz": latest.get("imgsz"), "model_sha256": latest["model_sha256"],
+                  "dataset_sha256": dataset.digest(), "dataset": str(o.dataset),
+                  "thresholds": o.thresholds.as_dict()}
+    exact = Tolerance(o.iou_tol, o.score_tol, o.unmatched_tol).exact
+    found = accuracy_result(dataset, records, setup_json, exact, o.max_map_drop, o.accuracy_baselines,
+                            o.accuracy_tolerance)
+    if found is None:
+        return
+    result, gates = found
+    result["provenance"] = {k: latest.get(k) for k in ("dut_kind", "harness_sha", "reference_engine",
+                                                        "latency_label", "firmware_sha256")}
+    write_json(o.report_dir / "accuracy.json", result)
+    state.accuracy = result
+    if any(g.status == "fail" for g in gates) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or state.results is None:
+    if state is None:
         return
     from host.report.html import write_report
 
-    if state.unreadable_images:
-        state.provenance["unreadable_images"] = dict(state.unreadable_images)
-    state.results.finish()
-    write_report(state.results.dir, state.provenance, state.results.records)
+    if state.results is not None:
+        if state.unreadable_images:
+            state.provenance["unreadable_images"] = dict(state.unreadable_images)
+        state.results.finish()
+    if state.worker != "main":
+        if state.results is not None:
+            write_report(state.results.dir, state.provenance, state.results.records)
+        return  # the controller merges the workers' journals
+    if state.options.dataset is not None and _runs_hil_tests(session.config):
+        _finish_accuracy(session, state)
+    if state.results is not None:
+        write_report(state.results.dir, state.provenance, state.results.records, state.accuracy)
+    elif state.options.report_dir.is_dir() and any(state.options.report_dir.glob("gw*/results.jsonl")):
+        _write_merged_report(state)
+
+
+def _write_merged_report(state: HilState) -> None:
+    """The controller of a pytest-xdist run: one report from every worker's journal; every result names its board."""
+    from host.report.html import write_report
+    from host.runs.finish import journals, write_json
+
+    records = journals(state.options.report_dir)
+    sessions = [r for r in records if r.get("kind") == "session"]
+    results = [r for r in records if r.get("kind") != "session"]
+    provenance = dict(sessions[-1]) if sessions else {}
+    provenance["boards"] = sorted({str(s.get("board")) for s in sessions})
+    provenance.pop("board", None)
+    state.provenance = provenance
+    write_json(state.options.report_dir / "results.json", {"session": provenance, "sessions": sessions,
+                                                           "results": results})
+    write_report(state.options.report_dir, provenance, results, state.accuracy)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.results is None:
+    if state is None or not state.provenance.get("model_sha256"):
         return
     p = state.provenance
+    write = terminalreporter.write_line
     terminalreporter.write_sep("-", "yolo11-hil")
-    terminalreporter.write_line(f"DUT: {p['dut_kind']} ({p['dut_reason']}); latencies {p['latency_label']}")
-    terminalreporter.write_line(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}; "
-                                f"reference engine: {p['reference_engine']}")
+    if p.get("boards"):
+        write(f"DUTs: {len(p['boards'])} from the hardware map ({', '.join(p['boards'])}); one report merges them")
+    else:
+        write(f"DUT: {p['dut_kind']} ({p['dut_reason']}); latencies {p['latency_label']}")
+    write(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}; "
+          f"reference engine: {p['reference_engine']}")
     if p.get("reference_note"):
-        terminalreporter.write_line(f"note: {p['reference_note']}")
+        write(f"note: {p['reference_note']}")
     notes = p.get("sim_emulator_notes") or []
     if notes:
-        terminalreporter.write_line(f"sim DUT fidelity: {len(notes)} emulator note(s), e.g. {notes[0]}")
+        write(f"sim DUT fidelity: {len(notes)} emulator note(s), e.g. {notes[0]}")
     if state.unreadable_images:
-        terminalreporter.write_line(f"unreadable images ({len(state.unreadable_images)}): "
-                                    + ", ".join(sorted(state.unreadable_images)))
-    terminalreporter.write_line(f"reports: {state.results.dir}/results.json, report.html")
+        write(f"unreadable images ({len(state.unreadable_images)}): " + ", ".join(sorted(state.unreadable_images)))
+    if state.accuracy:
+        a = state.accuracy
+        figures = ", ".join(f"{engine} {a[engine]['map50_95']:.4f}/{a[engine]['map50']:.4f}"
+                            for engine in ("device", "reference", "float") if a.get(engine))
+        write(f"accuracy on {a['images']} images (mAP50-95/mAP50): {figures}; resumed {a['resumed']}")
+        for name, gate in a["gates"].items():
+            write(f"  gate {name}: {gate['verdict'].upper()} - {gate['message']}")
+        if a["problem_counts"]:
+            write("  dataset problems: " + ", ".join(f"{k} {v}" for k, v in a["problem_counts"].items()))
+    write(f"reports: {state.options.report_dir}/results.json, report.html"
+          + (", accuracy.json" if state.accuracy else ""))

@@ -5,6 +5,11 @@
   mixed-precision recipe; both layer lists are configurable.
 - `tutorial`: percentile calibration + bias correction + TQT, as Espressif's quantize script
   (`tqt_steps` defaults to Espressif's 500; lower it for quick runs).
+- `qat`: the `int8` recipe, then quantization-aware training of the int8 graph on labelled images
+  (host/model/qat.py; the tutorial's third recipe). `qat_epochs`, `qat_lr`, `qat_batch` set the
+  training, `qat_data` the labelled folder (None: a synthetic set generated once into the cache).
+  The `qat_*` fields are left out of `describe()` for presets that do not train, so adding them
+  changed no other preset's cache key.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from host.errors import HarnessError
 #: conv (raw pixels) and the head's final 1x1 box convs, whose outputs feed DFL directly.
 DEFAULT_INT16_LAYERS = ("/model.0/conv/Conv", "/model.23/cv2.0/cv2.0.2/Conv")
 DEFAULT_SPLIT_LAYERS = ("/model.1/conv/Conv",)
+#: QAT defaults (see docs/recipes.md for what they cost at 320 on a 2-core machine).
+QAT_EPOCHS = 4
+QAT_LR = 1e-5
+QAT_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -31,15 +40,28 @@ class Preset:
     bias_correct: bool = False
     tqt_steps: int = 0
     batch_size: int = 8
+    qat_epochs: int = 0  # 0: no quantization-aware training (every preset but qat)
+    qat_lr: float = 0.0
+    qat_batch: int = 0
+    qat_data: str | None = None  # labelled image folder; None: the default synthetic set (host.model.qat)
+
+    @property
+    def trains(self) -> bool:
+        """Whether this recipe runs quantization-aware training after calibration."""
+        return self.name == "qat" or self.qat_epochs != 0
 
     def describe(self) -> dict:
-        return asdict(self)
+        described = asdict(self)
+        if not self.trains:
+            described = {k: v for k, v in described.items() if not k.startswith("qat_")}
+        return described
 
 
 PRESETS: dict[str, Preset] = {
     "int8": Preset("int8"),
     "mixed": Preset("mixed", int16_layers=DEFAULT_INT16_LAYERS, split_layers=DEFAULT_SPLIT_LAYERS),
     "tutorial": Preset("tutorial", calib_algorithm="percentile", bias_correct=True, tqt_steps=500),
+    "qat": Preset("qat", qat_epochs=QAT_EPOCHS, qat_lr=QAT_LR, qat_batch=QAT_BATCH),
 }
 
 
@@ -50,7 +72,13 @@ def get_preset(name: str, **overrides) -> Preset:
     unknown = set(overrides) - set(Preset.__dataclass_fields__)
     if unknown:
         raise HarnessError(f"unknown preset option(s) {sorted(unknown)} for preset {name!r}")
-    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    qat_given = sorted(k for k in given if k.startswith("qat_"))
+    if qat_given and not PRESETS[name].trains:
+        raise HarnessError(f"{', '.join(qat_given)} only apply to preset qat, not {name!r}; use --preset qat")
+    if "qat_data" in given:
+        given["qat_data"] = str(given["qat_data"])
+    return replace(PRESETS[name], **given)
 
 
 def build_setting(preset: Preset, target: str, op_names: set[str]):

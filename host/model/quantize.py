@@ -134,6 +134,7 @@ def quantize_model(
         test_path = Path(test_image) if test_image else calib.files[0]
         if not test_path.is_file():
             raise HarnessError(f"test image {test_path} does not exist; pass an existing image file")
+        qat_data = _qat_training_set(preset_obj, cache_root)
         spec = {
             "pipeline": PIPELINE_VERSION,
             "model": {"kind": source.kind, "name": source.name, "sha256": source.sha256,
@@ -152,6 +153,10 @@ def quantize_model(
         key["model"] = {"kind": source.kind, "sha256": source.sha256}
         key["calib"] = {"sha256": calib.sha256, "mode": calib_mode}
         key["test_image"] = spec["test_image"]["sha256"]
+        if qat_data is not None:  # the training set by content: its folder's path does not change the result
+            spec["qat_data"] = qat_data.describe()
+            key["preset"] = {k: v for k, v in spec["preset"].items() if k != "qat_data"}
+            key["qat_data"] = qat_data.sha256
         cache = ArtifactCache("models", cache_root)
         entry = cache.get_or_build(key, lambda tmp: _build_in_hashseed_0(spec, tmp))
         summary = json.loads(entry.file(SUMMARY_NAME).read_text())
@@ -174,6 +179,16 @@ def quantize_model(
     if out_dir is not None:
         _copy_out(result, Path(out_dir))
     return result
+
+
+def _qat_training_set(preset: Preset, cache_root: Path | None):
+    """The checked QAT settings and labelled set of a training preset (None for the others)."""
+    if not preset.trains:
+        return None
+    from host.model import qat
+
+    qat.check_settings(preset.qat_epochs, preset.qat_lr, preset.qat_batch)
+    return qat.resolve_training_set(preset.qat_data, cache_root)
 
 
 def _copy_out(result: QuantizedModel, out_dir: Path) -> None:
@@ -247,7 +262,7 @@ def build_entry(spec: dict, out: Path) -> None:
             raise HarnessError(f"calibration folder {calib.folder} changed while quantizing; run again")
         images = calib_mod.calibration_tensors(calib, imgsz, spec["calib"]["mode"])
         test_input = calib_mod.image_tensor(Path(spec["test_image"]["path"]), imgsz, spec["calib"]["mode"])
-    graph = _quantize(onnx_path, out, images, test_input, spec)
+    graph = _quantize(onnx_path, out, images, test_input, spec, summary)
     with stage("embedded test values vs the chip's arithmetic"):
         summary["test_values"] = align_test_values(out / ESPDL_NAME, graph, target, spec["espdl_version"])
     with stage("save graph and summary"):
@@ -259,7 +274,7 @@ def build_entry(spec: dict, out: Path) -> None:
         (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1, sort_keys=True))
 
 
-def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.ndarray, spec: dict):
+def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.ndarray, spec: dict, summary: dict):
     import onnx
     import torch
     from esp_ppq.api import espdl_quantize_onnx
@@ -281,6 +296,8 @@ def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.nda
     work_onnx = out / "work.onnx"
     shutil.copyfile(onnx_path, work_onnx)
     imgsz = spec["imgsz"]
+    metadata = {"harness": f"yolo11-hil pipeline v{PIPELINE_VERSION}", **identity_metadata(
+        spec["target"], imgsz, preset.name, spec["tools"]["esp-ppq"], spec["calib"]["sha256"], spec["espdl_version"])}
     with stage(f"quantize with ESP-PPQ ({spec['target']}, {preset.name}, {len(images)} images)"):
         with compat.exporter_adjusted(adjustments), fast_aligned_bytes():
             graph = espdl_quantize_onnx(
@@ -295,15 +312,55 @@ def _quantize(onnx_path: Path, out: Path, images: np.ndarray, test_input: np.nda
                 setting=setting,
                 device="cpu",
                 error_report=False,
+                skip_export=preset.trains,  # QAT exports after training, below
                 export_config=spec["export_info"],
                 export_test_values=True,
-                metadata_props={"harness": f"yolo11-hil pipeline v{PIPELINE_VERSION}", **identity_metadata(
-                    spec["target"], imgsz, preset.name, spec["tools"]["esp-ppq"], spec["calib"]["sha256"],
-                    spec["espdl_version"])},
+                metadata_props=metadata,
                 verbose=0,
             )
     work_onnx.unlink()
+    if preset.trains:
+        summary["qat"] = _train(graph, spec, preset)
+        with stage("export the trained graph to .espdl"):
+            with compat.exporter_adjusted(adjustments), fast_aligned_bytes():
+                export_espdl(graph, out / ESPDL_NAME, test_input, spec["target"], spec["export_info"], metadata)
     return graph
+
+
+def _train(graph, spec: dict, preset: Preset) -> dict:
+    """Quantization-aware training of the calibrated graph, in place (host.model.qat); returns its record."""
+    from host.model import qat
+
+    data = qat.find_training_set(spec["qat_data"]["folder"])
+    if data.sha256 != spec["qat_data"]["sha256"]:
+        raise HarnessError(f"QAT training folder {data.folder} changed while quantizing; run again")
+    with stage(f"quantization-aware training ({preset.qat_epochs} epochs, {len(data.images)} images, "
+               f"batch {preset.qat_batch}, lr {preset.qat_lr})"):
+        return qat.train(graph, data, spec["imgsz"], preset.qat_epochs, preset.qat_lr, preset.qat_batch,
+                         list(OUTPUT_NAMES))
+
+
+def export_espdl(graph, path: Path, test_input: np.ndarray, target: str, export_config: bool,
+                 metadata: dict[str, str]) -> None:
+    """Write a quantized graph as .espdl with embedded test values, as `espdl_quantize_onnx`'s export step does.
+
+    The same esp-ppq calls with the same arguments as that function's step 3 for an 8-bit target
+    (`generate_test_value` on the test input, then `Exporter(platform).export`), for graphs that were
+    changed after calibration (QAT). Call it inside the same `exporter_adjusted`/`fast_aligned_bytes`
+    contexts; `tests/host/model/test_qat.py` checks it writes the bytes `espdl_quantize_onnx` writes.
+    """
+    import esp_ppq.lib as PFL
+    import torch
+    from esp_ppq.api import get_target_platform
+    from esp_ppq.api.espdl_interface import generate_test_value
+
+    platform = get_target_platform(target, 8, debug=False, metadata_props=metadata)
+    values_for_test = generate_test_value(graph, "cpu", [torch.from_numpy(test_input)], None)
+    PFL.Exporter(platform=platform).export(
+        file_path=str(path), graph=graph, values_for_test=values_for_test, export_config=export_config,
+        auto_streaming=False, streaming_table=None, streaming_input_shape=None, streaming_custom_passes=None,
+        metadata_props=metadata,
+    )
 
 
 def align_test_values(espdl_path: Path, graph, target: str, espdl_version: str) -> dict:

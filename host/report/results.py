@@ -33,8 +33,10 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 class ResultsWriter:
-    def __init__(self, report_dir: Path, session: dict[str, Any], resume: bool = False) -> None:
+    def __init__(self, report_dir: Path, session: dict[str, Any], resume: bool = False,
+                 tags: dict[str, Any] | None = None) -> None:
         self.dir = Path(report_dir)
+        self.tags = dict(tags or {})  # added to every record (e.g. the board that produced it)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "results.jsonl"
         self.session = session
@@ -50,7 +52,7 @@ class ResultsWriter:
         os.replace(tmp, self.path)
 
     def add(self, kind: str, test: str, **data: Any) -> dict[str, Any]:
-        record = {"kind": kind, "test": test, "time": time.time(), **data}
+        record = {"kind": kind, "test": test, "time": time.time(), **self.tags, **data}
         self.records.append(record)
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
