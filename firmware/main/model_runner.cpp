@@ -4,6 +4,7 @@
 // dl_detect_yolo11_postprocessor.hpp, dl_detect_define.hpp, models/coco_detect/coco_detect.cpp).
 #include "model_runner.hpp"
 
+#include <cstring>
 #include <list>
 #include <map>
 
@@ -109,6 +110,19 @@ void ModelRunner::load(const char *label)
         detail_ = "model needs one int8/int16 NHWC 3-channel input and outputs box0..2, score0..2";
         return;
     }
+    // The dump's copy of the model input (see snapshot_input), PSRAM first like the image buffer.
+    input_snapshot_bytes_ = static_cast<size_t>(in->get_bytes());
+    input_snapshot_ = static_cast<uint8_t *>(
+        heap_caps_aligned_alloc(16, input_snapshot_bytes_, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT));
+    if (input_snapshot_ == nullptr) {
+        input_snapshot_ = static_cast<uint8_t *>(heap_caps_aligned_alloc(16, input_snapshot_bytes_, MALLOC_CAP_8BIT));
+    }
+    if (input_snapshot_ == nullptr) {
+        state_ = kModelLoadFailed;
+        detail_ = "cannot allocate " + std::to_string(input_snapshot_bytes_) +
+                  " bytes for the copy of the model input that dump returns";
+        return;
+    }
     // Never minimize(): test(), get_module_info() and tensor dumps need the maps it would free.
     pre_ = new dl::image::ImagePreprocessor(model_, {0, 0, 0}, {255, 255, 255});
     pre_->enable_letterbox({114, 114, 114});
@@ -160,10 +174,13 @@ void ModelRunner::run_stages(StageTimes *times)
     img.height = static_cast<uint16_t>(height_);
     img.pix_type = dl::image::DL_IMAGE_PIX_TYPE_RGB888;
 
-    // The canonical sequence of dl::detect::DetectImpl::run, timed per stage on the device clock.
+    // The canonical sequence of dl::detect::DetectImpl::run, timed per stage on the device clock. The input
+    // snapshot for "dump" is taken between preprocess and run, outside both timed regions.
     const int64_t t0 = esp_timer_get_time();
     pre_->preprocess(img);
     const int64_t t1 = esp_timer_get_time();
+    snapshot_input();
+    const int64_t t1_run = esp_timer_get_time();
     model_->run();  // RUNTIME_MODE_SINGLE_CORE, as the example
     const int64_t t2 = esp_timer_get_time();
     post_->clear_result();
@@ -172,13 +189,21 @@ void ModelRunner::run_stages(StageTimes *times)
     const int64_t t3 = esp_timer_get_time();
 
     times->pre_us = t1 - t0;
-    times->model_us = t2 - t1;
+    times->model_us = t2 - t1_run;
     times->post_us = t3 - t2;
     last_boxes_.clear();
     for (const auto &r : results) {
         last_boxes_.push_back({r.category, r.score, r.box[0], r.box[1], r.box[2], r.box[3]});
     }
     tensors_current_ = true;
+}
+
+void ModelRunner::snapshot_input()
+{
+    // esp-dl's greedy planner frees the graph input after its last consumer and reuses the block for later
+    // tensors (dl_memory_manager_greedy.cpp: update_time(i + 1) for every input that is not a graph
+    // output), so the input tensor no longer holds the preprocessed image once run() has returned.
+    std::memcpy(input_snapshot_, model_->get_input()->get_element_ptr(), input_snapshot_bytes_);
 }
 
 void ModelRunner::detect(const uint8_t *image, int width, int height, float score_thr, float nms_thr, int top_k,
@@ -235,16 +260,16 @@ std::vector<ModelRunner::Layer> ModelRunner::profile(int64_t *total_us)
     }
     auto total = info.find("total");
     *total_us = total != info.end() ? total->second.latency : 0;
+    tensors_current_ = false;  // get_module_info() ran the model again: the outputs are no longer the detect's
     return layers;
 }
 
 std::vector<ModelRunner::Tensor> ModelRunner::tensors()
 {
     std::vector<Tensor> out;
-    for (auto &kv : model_->get_inputs()) {
-        out.push_back({describe(kv.first, kv.second), static_cast<const uint8_t *>(kv.second->get_element_ptr()),
-                       static_cast<size_t>(kv.second->get_bytes())});
-    }
+    // The one model input (load() refuses models with more), as it was when run() started.
+    auto &inputs = model_->get_inputs();
+    out.push_back({describe(inputs.begin()->first, inputs.begin()->second), input_snapshot_, input_snapshot_bytes_});
     for (const char *name : kOutputs) {
         dl::TensorBase *t = model_->get_outputs().at(name);
         out.push_back({describe(name, t), static_cast<const uint8_t *>(t->get_element_ptr()),

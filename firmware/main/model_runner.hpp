@@ -59,7 +59,8 @@ public:
     void rerun(StageTimes *times);
     bool has_image() const { return image_ != nullptr; }
     void forget_image();
-    // Whether the input/output tensors still hold the last detect's values (test()/profile overwrite them).
+    // Whether the dump tensors still are the last detect's (test() and get_module_info() overwrite the
+    // outputs and leave the input buffer to whatever the planner put there).
     bool tensors_current() const { return tensors_current_; }
 
     // Model::test() on the test values embedded in the .espdl. Returns pass/fail.
@@ -71,7 +72,9 @@ public:
     };
     std::vector<Layer> profile(int64_t *total_us);
 
-    // Tensors of the last run, inputs first, for "dump".
+    // Tensors of the last run, inputs first, for "dump". The input is the snapshot taken between preprocess
+    // and Model::run(): esp-dl's greedy memory planner frees the graph input after its last consumer and
+    // reuses that block (dl_memory_manager_greedy.cpp), so after run() the input tensor holds other data.
     struct Tensor {
         hil::TensorInfo info;
         const uint8_t *data;
@@ -82,6 +85,7 @@ public:
 private:
     bool hash_pack(const char *label);
     void run_stages(StageTimes *times);
+    void snapshot_input();
 
     std::string state_ = kModelMissing;
     std::string detail_;
@@ -96,6 +100,8 @@ private:
     float score_thr_ = 0.25f, nms_thr_ = 0.7f;
     std::vector<hil::BoxOut> last_boxes_;
     bool tensors_current_ = false;
+    uint8_t *input_snapshot_ = nullptr;  // the model input as preprocess left it, for "dump"
+    size_t input_snapshot_bytes_ = 0;
 };
 
 }  // namespace hil_fw

@@ -22,7 +22,7 @@ import numpy as np
 
 from host.chip.detection import DEFAULT_THRESHOLDS, OUTPUT_NAMES, Box
 from host.errors import HarnessError
-from host.chip.libm import expf_of_multiples, logf
+from host.chip.libm import expf_of_multiples, fma32, logf
 from host.chip.preprocess import Geometry
 from host.chip.rounding import inv_scale_of, quantize_float32, scale_of
 from host.chip.targets import check_target
@@ -95,8 +95,14 @@ def score_threshold(score_thr: float, exponent: int, target: str, bits: int = 8)
 
 
 def _fma32(a: np.ndarray, b: float, c: np.ndarray) -> np.ndarray:
-    """float32 fused multiply-add: a * b exact in double, one rounding of the sum to float32."""
-    return (a.astype(f64) * f64(b) + c.astype(f64)).astype(f32)
+    """float32 fused multiply-add: the exact a * b + c rounded once to float32 (libm.fma32).
+
+    Not `(a * b + c)` in float64 then float32: when c is far below a * b the float64 sum already rounds, and a
+    product that sits on a float32 midpoint then rounds to even instead of toward c - the chip's fmadd.s
+    rounds once. The differential test against esp-dl's C++ (tests/host/espdl_cpp) found ~0.6 % of DFL
+    distances off by one ulp that way for wide-range box logits (int16 outputs, exponents >= -2).
+    """
+    return fma32(a, f32(b), c)
 
 
 def dfl_distances(box_q: np.ndarray, exponent: int, float_model: str = "gcc-fastmath") -> np.ndarray:
@@ -237,12 +243,22 @@ def postprocess(
     return PostprocessResult(thresholds=thresholds, candidates=cands, kept=kept, boxes=boxes)
 
 
+def _wrap_int32(v: np.ndarray) -> np.ndarray:
+    """The value a C `int` holds after wrap-around (two's complement, as the chip's 32-bit mul/add/sub leave it)."""
+    return ((np.asarray(v, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
 def _iou_above(box: np.ndarray, area: int, others: np.ndarray, other_area: np.ndarray, thr: np.float32) -> np.ndarray:
-    """Which `others` overlap `box` with `(float)inter / union > thr` (overlap needs positive width and height)."""
+    """Which `others` overlap `box` with `(float)inter / union > thr` (overlap needs positive width and height).
+
+    Areas, intersection and union are C `int`s in DetectPostprocessor::nms: a box side above ~46341 pixels
+    (possible when a small model input meets a large image) overflows them; the products and the union wrap
+    to 32 bits here as they do on the chip, before the float division.
+    """
     iw = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]) + 1
     ih = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]) + 1
-    inter = iw * ih
-    union = area + other_area - inter
+    inter = _wrap_int32(iw * ih)
+    union = _wrap_int32(_wrap_int32(area) + _wrap_int32(other_area) - inter)
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = inter.astype(f32) / union.astype(f32)
     return (iw > 0) & (ih > 0) & (iou > thr)

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "firmware": ("host.cli.firmware", "firmware partitions, build, flash plan and flash"),
     "latency": ("host.cli.latency", "latency baselines, the regression gate, side-by-side comparison"),
     "accuracy": ("host.cli.accuracy", "accuracy baselines and gate, the figures of an accuracy run"),
+    "boards": ("host.cli.boards", "scan the connected boards (chip, revision, MAC) into a hardware map"),
+    "report": ("host.cli.report", "merge the report folders of CI shards into one report"),
 }
 
 

@@ -114,15 +114,20 @@ class HeldEntry:
     """A map entry this process holds; the lock goes when `release` is called or the process ends."""
 
     entry: MapEntry
-    lock: Any
+    lock: Any  # None for a simulated board shared with another session (nothing physical to share)
 
     def release(self) -> None:
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def hold_one(entries: list[MapEntry], target: str, firmware_config: str | None, worker: str = "main",
-             lock_dir: Path | None = None) -> HeldEntry:
-    """Lock the first free entry for `target` (preferring the worker's own position in the list)."""
+             lock_dir: Path | None = None, run_id: str = "", wait_s: float = 0.0) -> HeldEntry:
+    """Lock the first free entry for `target` (preferring the worker's own position in the list), skipping
+    entries marked dead in this run. With `wait_s`, wait that long for one to be released (a worker that
+    replaces one whose board died waits for a board another worker has finished with)."""
+    import time
+
     from filelock import FileLock, Timeout
 
     candidates = matching(entries, target, firmware_config)
@@ -133,15 +138,41 @@ def hold_one(entries: list[MapEntry], target: str, firmware_config: str | None, 
     directory = lock_dir or LOCK_DIR
     directory.mkdir(parents=True, exist_ok=True)
     start = _worker_index(worker) % len(candidates)
-    for entry in candidates[start:] + candidates[:start]:
-        lock = FileLock(str(directory / f"{_safe(entry.id)}.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            continue
-        return HeldEntry(entry, lock)
-    raise HarnessError(f"all {len(candidates)} {target} entries of the hardware map are held by other sessions "
-                       f"({', '.join(e.id for e in candidates)}); run fewer workers (-n) or add boards")
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = [e for e in candidates[start:] + candidates[:start] if not is_dead(e, run_id, directory)]
+        if not alive:
+            raise HarnessError(f"every {target} entry of the hardware map died in this run "
+                               f"({', '.join(e.id for e in candidates)}); see the report for each board's failure")
+        for entry in alive:
+            lock = FileLock(str(directory / f"{_safe(entry.id)}.lock"))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            return HeldEntry(entry, lock)
+        sims = [e for e in alive if e.kind == "sim"]
+        if sims and wait_s:  # a simulated board is a process per session: a second session may run one too
+            return HeldEntry(sims[0], None)
+        if time.monotonic() >= deadline:
+            raise HarnessError(f"all {len(alive)} {target} entries of the hardware map are held by other sessions "
+                               f"({', '.join(e.id for e in alive)}); run fewer workers (-n) or add boards")
+        time.sleep(1.0)
+
+
+def mark_dead(entry: MapEntry, run_id: str, reason: str, lock_dir: Path | None = None) -> None:
+    """Record that `entry` died in run `run_id`, so no later session of the run takes it again."""
+    directory = lock_dir or LOCK_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{_safe(entry.id)}.dead").write_text(f"{run_id}\n{reason}\n")
+
+
+def is_dead(entry: MapEntry, run_id: str, lock_dir: Path | None = None) -> bool:
+    marker = (lock_dir or LOCK_DIR) / f"{_safe(entry.id)}.dead"
+    try:
+        return bool(run_id) and marker.read_text().splitlines()[0] == run_id
+    except (OSError, IndexError):
+        return False
 
 
 def _worker_index(worker: str) -> int:

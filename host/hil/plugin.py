@@ -10,7 +10,9 @@ for every DUT kind: the plugin never branches on the kind (the backend table in 
 
 from __future__ import annotations
 
+import os
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,7 +21,7 @@ import pytest
 
 from host.chip.detection import Thresholds
 from host.dut.backend import Artifact, DutBackend, DutUnavailable
-from host.dut.client import DutError
+from host.dut.client import DutError, DutPanic, DutRebooted, DutTimeout
 from host.dut.dut import Dut
 from host.dut.select import BACKENDS, Choice, choose, create
 from host.errors import HarnessError
@@ -41,6 +43,10 @@ class HilState:
     workers: int = 1
     choice: Choice | None = None
     map_entries: list = field(default_factory=list)  # the hardware map's entries, when one is given
+    run_id: str = ""  # one id for the whole run, shared by every pytest-xdist worker
+    held: Any = None  # the hardware map entry this session holds (host.dut.hardware_map.HeldEntry)
+    artifact: Artifact | None = None  # what the DUT was given (a board taking over gets the same)
+    dut: Dut | None = None  # the session's DUT (a take-over swaps what is behind it)
     results: ResultsWriter | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     unreadable_images: dict[str, str] = field(default_factory=dict)
@@ -84,8 +90,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist = "loadgroup"
     workerinput = getattr(config, "workerinput", None)
     state = HilState(options, worker=workerinput["workerid"] if workerinput else "main",
-                     workers=int(workerinput.get("workercount", 1)) if workerinput else 1)
+                     workers=int(workerinput.get("workercount", 1)) if workerinput else 1,
+                     run_id=workerinput["testrunuid"] if workerinput else uuid.uuid4().hex)
     config.stash[STATE] = state
+    if options.hardware_map is not None:
+        config.pluginmanager.register(BoardWatch(state), "yolo11-hil-board-watch")
     if not _runs_hil_tests(config):
         return
     try:
@@ -148,8 +157,71 @@ def harness_revision() -> str:
     return (sha or "unknown") + ("-dirty" if dirty else "")
 
 
+class BoardWatch:
+    """With a hardware map: a board that stops answering, panics or keeps rebooting is marked dead for the rest
+    of the run (by name, in the journal), and this session takes over another live entry of the map for its
+    remaining tests - a free board, or a simulated board (one more process). With no live entry left, the
+    remaining tests fail naming the dead board: nothing passes, nothing is skipped silently."""
+
+    DEATHS = (DutTimeout, DutPanic, DutRebooted)
+
+    def __init__(self, state: HilState) -> None:
+        self.state = state
+        self.death: str | None = None
+        self.no_board: str | None = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        yield
+        if call.excinfo is not None and call.excinfo.errisinstance(self.DEATHS) and self.state.held is not None:
+            self.death = f"{item.nodeid}: {str(call.excinfo.value).strip().splitlines()[0]}"
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.death is not None:
+            reason, self.death = self.death, None
+            self.no_board = take_over(self.state, reason)
+        if self.no_board is not None:
+            pytest.fail(self.no_board, pytrace=False)
+
+
+def take_over(state: HilState, reason: str) -> str | None:
+    """Mark the held board dead and move this session's DUT to another live map entry; None on success,
+    else why no board is left (the remaining tests fail with it)."""
+    from dataclasses import replace as dc_replace
+
+    from host.dut.hardware_map import hold_one, mark_dead
+    from host.dut.select import from_map_entry
+
+    dead = state.held.entry
+    mark_dead(dead, state.run_id, reason)
+    state.held.release()
+    detail = f"{dead.describe()} died: {reason}"
+    try:
+        held = hold_one(state.map_entries, state.options.target, state.options.firmware_config, state.worker,
+                        run_id=state.run_id, wait_s=1.0)
+        choice, backend = from_map_entry(held.entry, _entry_options(state.options, held.entry))
+        backend.prepare(state.artifact)
+        fresh = backend.open()
+    except (HarnessError, DutError, OSError) as exc:
+        message = f"{detail}; no live board left to take over its tests ({str(exc).strip().splitlines()[0]})"
+        if state.results is not None:
+            state.results.add("board-dead", dead.id, passed=False, board=dead.id, detail=message)
+        return message
+    old = state.dut
+    old.close()
+    old.client, old.port, old.close_hooks, old.boot = fresh.client, fresh.port, fresh.close_hooks, fresh.boot
+    state.held, state.choice = held, choice
+    state.provenance["board"] = held.entry.id
+    if state.results is not None:
+        state.results.tags["board"] = held.entry.id
+        state.results.add("board-dead", dead.id, passed=False, board=dead.id,
+                          detail=f"{detail}; its remaining tests ran on {held.entry.id}")
+    return None
+
+
 def _stop_session(state: HilState, step: str, exc: Exception) -> None:
-    """End the whole run once, with one message: the cause and what is already in the report folder."""
+    """End the whole run once, with one message: the cause and what is already in the report folder. A farm
+    worker whose board fails at setup instead marks it dead and leaves its tests to the other boards."""
     report_dir = state.options.report_dir
     if state.results is not None:
         state.results.add("session-error", step, passed=False, detail=str(exc))
@@ -220,8 +292,11 @@ def hil_artifact(hil_state: HilState, hil_model: QuantizedModel) -> Artifact:
         report_dir = hil_state.options.report_dir
         report_dir.mkdir(parents=True, exist_ok=True)
         path = report_dir / "model_partition.bin"
-        path.write_bytes(write_pdl3({"model": hil_model.espdl_path.read_bytes()}))
-        return Artifact(path, hil_model.espdl_path, hil_model.sha256)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # workers of one run write the same bytes: atomically
+        tmp.write_bytes(write_pdl3({"model": hil_model.espdl_path.read_bytes()}))
+        os.replace(tmp, path)
+        hil_state.artifact = Artifact(path, hil_model.espdl_path, hil_model.sha256)
+        return hil_state.artifact
 
     return _session_step(hil_state, "flash pack", pack)
 
@@ -237,7 +312,9 @@ def hil_backend(hil_state: HilState, hil_artifact: Artifact) -> Iterator[DutBack
         from host.dut.select import from_map_entry
 
         held = _session_step(hil_state, "hardware map", lambda: hold_one(
-            hil_state.map_entries, o.target, o.firmware_config, hil_state.worker))
+            hil_state.map_entries, o.target, o.firmware_config, hil_state.worker, run_id=hil_state.run_id,
+            wait_s=o.dut_timeout if hil_state.workers > 1 else 0.0))
+        hil_state.held = held
         hil_state.choice, backend = _session_step(hil_state, "hardware map entry",
                                                   lambda: from_map_entry(held.entry, _entry_options(o, held.entry)))
     else:
@@ -265,6 +342,7 @@ def _entry_options(options: HilOptions, entry):
 def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedModel) -> Iterator[Dut]:
     """The DUT, opened and booted once for the session; the session provenance and results writer start here."""
     dut = _session_step(hil_state, f"{hil_backend.kind} DUT start", hil_backend.open)
+    hil_state.dut = dut
     try:
         info = _session_step(hil_state, "device info", dut.info)
         choice = hil_state.choice
@@ -472,6 +550,7 @@ def _write_merged_report(state: HilState) -> None:
     results = [r for r in records if r.get("kind") != "session"]
     provenance = dict(sessions[-1]) if sessions else {}
     provenance["boards"] = sorted({str(s.get("board")) for s in sessions})
+    provenance["dead_boards"] = [r["detail"] for r in results if r.get("kind") == "board-dead"]
     provenance.pop("board", None)
     state.provenance = provenance
     write_json(state.options.report_dir / "results.json", {"session": provenance, "sessions": sessions,
@@ -488,6 +567,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_sep("-", "yolo11-hil")
     if p.get("boards"):
         write(f"DUTs: {len(p['boards'])} from the hardware map ({', '.join(p['boards'])}); one report merges them")
+        for dead in p.get("dead_boards") or []:
+            write(f"DEAD BOARD: {dead}")
     else:
         write(f"DUT: {p['dut_kind']} ({p['dut_reason']}); latencies {p['latency_label']}")
     write(f"model {p['model']} sha256 {p['model_sha256'][:16]}..., {p['preset']} @ {p['imgsz']}; "

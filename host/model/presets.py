@@ -24,7 +24,7 @@ DEFAULT_INT16_LAYERS = ("/model.0/conv/Conv", "/model.23/cv2.0/cv2.0.2/Conv")
 DEFAULT_SPLIT_LAYERS = ("/model.1/conv/Conv",)
 #: QAT defaults (see docs/recipes.md for what they cost at 320 on a 2-core machine).
 QAT_EPOCHS = 4
-QAT_LR = 1e-5
+QAT_LR = 3e-5
 QAT_BATCH = 8
 
 

@@ -26,3 +26,14 @@ def test_model_on_device_is_the_host_artifact(hil_dut, hil_model, hil_record) ->
 
 def test_input_exponent_matches(hil_dut, hil_model) -> None:
     assert hil_dut.info().input_exponent == hil_model.input_exponent
+
+
+def test_espdl_release_is_the_one_the_host_emulates(hil_dut, hil_record) -> None:
+    from host.chip.releases import FIRMWARE_ESPDL_VERSION
+
+    espdl = str(hil_dut.info().raw.get("espdl", ""))
+    same = espdl == FIRMWARE_ESPDL_VERSION
+    hil_record.add("identity", "espdl", passed=same,
+                   detail=f"device esp-dl {espdl or '(not reported)'}, host emulates {FIRMWARE_ESPDL_VERSION}")
+    assert same, (f"the device runs esp-dl {espdl or '(not reported)'}, the host's reference and emulator model "
+                  f"{FIRMWARE_ESPDL_VERSION}: rebuild the firmware with the pin in firmware/main/idf_component.yml")

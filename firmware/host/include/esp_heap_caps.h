@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Placement of the heap functions (IRAM on the chip unless CONFIG_HEAP_PLACE_FUNCTION_INTO_FLASH); esp-dl
+// marks its aligned allocators with it.
+#define HEAP_IRAM_ATTR
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -2,10 +2,12 @@
 twin of the C++ service) over a backend that runs the flashed .espdl in the host int8 emulator.
 
 It loads the same PDL3 model-partition image a board gets (sha256-verified, as the firmware does at
-boot, and refused if `espdl check` finds an error), runs ESP-DL-exact preprocess, the emulator (not
-the PPQ executor the reference uses, so a sim run compares two implementations) and ESP-DL-exact
-postprocess. Timings come from `LatencyModel`, never from the host's clock. Faults from a
-`FaultPlan` are injected at the byte, request, record and result level.
+boot, and refused if `espdl check` finds an error), runs ESP-DL's preprocess, the emulator (not
+the PPQ executor the reference uses, so a sim run compares two implementations) and ESP-DL's
+postprocess - esp-dl's own C++ built for the host (host.espdl_cpp) when it builds here, else host.chip's
+Python; the info record's `prepost` field says which ran, and why when it is the fallback. Timings come
+from `LatencyModel`, never from the host's clock. Faults from a `FaultPlan` are injected at the byte,
+request, record and result level.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class SimModelRunner(DeviceBackend):
         self.model = load_bytes(self.espdl_bytes)
         self.model_sha256 = hashlib.sha256(self.espdl_bytes).hexdigest()
         self.engine = EmulatorEngine(self.model, target, FIRMWARE_ESPDL_VERSION)
-        self.pipeline = DetectPipeline(self.engine, target)
+        self.pipeline, self.prepost = sim_pipeline(self.engine, target)
         self.taps = fault_taps(faults)
         spec = self.engine.input
         self.input_name, self.imgsz, self.input_exponent, self.input_bits = spec.name, spec.height, spec.exponent, spec.bits
@@ -154,6 +156,18 @@ class SimModelRunner(DeviceBackend):
         return views
 
 
+def sim_pipeline(engine: Any, target: str) -> tuple[DetectPipeline, str]:
+    """The sim's pipeline and what runs its pre/postprocess: esp-dl's own C++ built for the host when it can be
+    built here, else host.chip's Python - with the reason, so the fallback is never silent."""
+    from host import espdl_cpp
+
+    status = espdl_cpp.status(target)
+    if status.available:
+        return DetectPipeline(engine, target, preprocessor=espdl_cpp.preprocess,
+                              postprocessor=espdl_cpp.postprocess), status.description
+    return DetectPipeline(engine, target), status.description
+
+
 def fault_taps(faults: FaultPlan) -> Taps:
     """The plan's preprocess, kernel and postprocess faults as taps on the pipeline's stages."""
 
@@ -175,6 +189,18 @@ def fault_taps(faults: FaultPlan) -> Taps:
     return Taps(input=shift_input if faults.preprocess_offset else None,
                 outputs=corrupt_output if faults.corrupt_output else None,
                 boxes=perturb_boxes if faults.perturb_boxes else None)
+
+
+class SimService(DeviceService):
+    """The firmware's request handling; the sim's info record also names its pre/postprocess (`prepost`)."""
+
+    backend: SimModelRunner
+
+    def _info(self, req_id: int, req: dict[str, Any]) -> None:
+        record = m.info_record(req_id, **self.backend.info(), max_image=self.limits.max_image,
+                               chunk_max=self.limits.chunk_max, win_max=self.limits.window_max)
+        record["prepost"] = self.backend.prepost
+        self._send(record)
 
 
 class SimDevice:
@@ -213,7 +239,7 @@ class SimDevice:
 
     def _new_service(self) -> DeviceService:
         """The firmware's request handling with the sim's request- and chunk-level faults in front of it."""
-        return DeviceService(self.backend, Limits(), intercept=self._intercept)
+        return SimService(self.backend, Limits(), intercept=self._intercept)
 
     def _intercept(self, event: DeviceEvent) -> DeviceEvent | None:
         if isinstance(event, Record):

@@ -14,6 +14,17 @@ from host.errors import HarnessError
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies (no-op elsewhere)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class SimProcess:
     proc: subprocess.Popen
@@ -36,7 +47,10 @@ def start_sim(pack: Path, target: str, faults: str = "", seed: int = 0, rev: int
     cmd = [sys.executable, "-m", "host.dut.sim", "--pack", str(pack), "--target", target,
            "--faults", faults, "--seed", str(seed), "--rev", str(rev)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env, cwd=ROOT)
+    # No inherited stdin/stderr: a sim holding its parent's pipes (pytest-xdist's channel to a worker) would hide
+    # the parent's death; and it dies with its parent (Linux PR_SET_PDEATHSIG), never outliving a killed harness.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env, cwd=ROOT, preexec_fn=_die_with_parent)
     deadline = time.monotonic() + timeout_s
     port, lines = None, []
     while time.monotonic() < deadline:

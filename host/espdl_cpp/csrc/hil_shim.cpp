@@ -39,6 +39,12 @@
 
 #define HIL_API extern "C" __attribute__((visibility("default")))
 
+namespace dl {
+namespace tool {
+int round_half_even(float value); /* defined in dl_tool.cpp, not declared in dl_tool.hpp */
+} // namespace tool
+} // namespace dl
+
 namespace {
 thread_local std::string g_error;
 thread_local std::string g_log;
@@ -107,48 +113,38 @@ HIL_API int hil_round_half_even_enabled(void)
     return CONFIG_ROUND_HALF_EVEN_ENABLED;
 }
 
-/* dl::tool::round<float> of this build (the per-chip rule). */
-HIL_API int hil_round(float value)
+/* Element-wise probes of esp-dl's arithmetic in this build, for the differential tests: what = 0 dl::tool::round<float>
+ * (the per-chip rule), 1 dl::tool::round_half_even(float) (the fcvt.w.s rne model in the P4 build, esp-dl's C code
+ * - the path without CONFIG_PIE_V2_BOOST - in the S3 build), 2 dl::quantize<int8_t>(x, arg), 3 quantize<int16_t>. */
+HIL_API void hil_round_array(int what, const float *x, int n, float arg, int *out)
 {
-    return dl::tool::round(value);
+    for (int i = 0; i < n; i++) {
+        switch (what) {
+        case 0: out[i] = dl::tool::round(x[i]); break;
+        case 1: out[i] = dl::tool::round_half_even(x[i]); break;
+        case 2: out[i] = dl::quantize<int8_t>(x[i], arg); break;
+        default: out[i] = dl::quantize<int16_t>(x[i], arg); break;
+        }
+    }
 }
 
-/* dl::tool::round_half_even(float) of this build: the fcvt.w.s rne model in the P4 build, esp-dl's C code
- * (used when CONFIG_PIE_V2_BOOST is 0) in the S3 build. */
-HIL_API int hil_round_half_even(float value)
+/* what = 0 dl::math::sigmoid, 1 dl::math::inverse_sigmoid, 2 the build's expf, 3 the build's logf. */
+HIL_API void hil_float_array(int what, const float *x, int n, float *out)
 {
-    return dl::tool::round_half_even(value);
-}
-
-HIL_API int hil_quantize(float value, float inv_scale, int bits)
-{
-    return bits == 16 ? (int)dl::quantize<int16_t>(value, inv_scale) : (int)dl::quantize<int8_t>(value, inv_scale);
-}
-
-HIL_API float hil_sigmoid(float x)
-{
-    return dl::math::sigmoid(x);
-}
-
-HIL_API float hil_inverse_sigmoid(float x)
-{
-    return dl::math::inverse_sigmoid(x);
+    for (int i = 0; i < n; i++) {
+        switch (what) {
+        case 0: out[i] = dl::math::sigmoid(x[i]); break;
+        case 1: out[i] = dl::math::inverse_sigmoid(x[i]); break;
+        case 2: out[i] = hil_expf(x[i]); break;
+        default: out[i] = hil_logf(x[i]); break;
+        }
+    }
 }
 
 /* dl::math::dfl_integral over n groups of 16 dequantized values (in place, as esp-dl does) -> out[n]. */
 HIL_API void hil_dfl_integral(float *data, int n, float *out)
 {
     for (int i = 0; i < n; i++) out[i] = dl::math::dfl_integral(data + 16 * i, 15);
-}
-
-HIL_API float hil_chip_expf(float x)
-{
-    return hil_expf(x);
-}
-
-HIL_API float hil_chip_logf(float x)
-{
-    return hil_logf(x);
 }
 
 /* ImagePreprocessor(model, mean, std) + enable_letterbox(pad) + preprocess(RGB888 image), as coco_detect sets
