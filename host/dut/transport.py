@@ -12,6 +12,8 @@ import serial
 
 from host.errors import HarnessError
 
+READ_SLICE_S = 0.02  # the port's fixed read timeout; `read(timeout)` waits in slices of it
+
 
 class SerialTransport:
     """pyserial with short reads, so the protocol client keeps control of its own deadlines."""
@@ -23,8 +25,11 @@ class SerialTransport:
         self.reopen(open_timeout)
 
     def _open(self) -> serial.SerialBase:
-        port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0, write_timeout=10,
-                                     do_not_open=True)
+        # RFC2217 (pyserial's and labgrid's fork) supports no write timeout; and it costs a network round trip to
+        # change the read timeout, so it is set once here and `read` loops over it.
+        remote = self.url.startswith("rfc2217://")
+        port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=READ_SLICE_S,
+                                     write_timeout=None if remote else 10, do_not_open=True)
         if isinstance(port, serial.Serial) and self.url.startswith("/dev/"):
             port.exclusive = True  # a second harness on the same board must fail, not interleave
         port.open()
@@ -51,13 +56,16 @@ class SerialTransport:
         self.port.flush()
 
     def read(self, timeout: float) -> bytes:
+        """Whatever arrives within `timeout` s (at least one byte, or b"" when nothing came)."""
         assert self.port is not None
-        self.port.timeout = timeout
-        first = self.port.read(1)
-        if not first:
-            return b""
-        waiting = self.port.in_waiting
-        return first + (self.port.read(waiting) if waiting else b"")
+        deadline = time.monotonic() + timeout
+        while True:
+            first = self.port.read(1)
+            if first:
+                waiting = self.port.in_waiting
+                return first + (self.port.read(waiting) if waiting else b"")
+            if time.monotonic() >= deadline:
+                return b""
 
     def close(self) -> None:
         if self.port is not None:

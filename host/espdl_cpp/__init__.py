@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.espdl_cpp.api import FLOAT_MODEL, IMPLEMENTATION, built, library, postprocess, preprocess
+from host.espdl_cpp.api import (FLOAT_MODEL, IMPLEMENTATION, MAX_CANDIDATES, TooManyCandidates, built, library,
+                                postprocess, preprocess)
 from host.espdl_cpp.build import EspdlCppUnavailable, build, espdl_path, variant_of
 from host.errors import HarnessError
 
@@ -39,5 +40,6 @@ def status(target: str) -> Status:
         return Status(False, f"{PYTHON_IMPLEMENTATION}: esp-dl C++ library failed to load ({exc})")
 
 
-__all__ = ["FLOAT_MODEL", "IMPLEMENTATION", "PYTHON_IMPLEMENTATION", "EspdlCppUnavailable", "Status", "build",
-           "built", "espdl_path", "library", "postprocess", "preprocess", "status", "variant_of"]
+__all__ = ["FLOAT_MODEL", "IMPLEMENTATION", "MAX_CANDIDATES", "PYTHON_IMPLEMENTATION", "EspdlCppUnavailable", "Status",
+           "TooManyCandidates", "build", "built", "espdl_path", "library", "postprocess", "preprocess", "status",
+           "variant_of"]

@@ -28,6 +28,14 @@ from host.espdl_cpp.build import Built, build, variant_of
 
 IMPLEMENTATION = "esp-dl C++ (host build)"
 FLOAT_MODEL = "gcc-fastmath"  # the only float model a compiled build has: its compiler's
+#: esp-dl inserts every candidate into a score-sorted std::list (parse_stage: std::upper_bound walks the list),
+#: so the postprocess is quadratic in the candidates: ~1 s for 7000 on this host's build, minutes beyond 30000
+#: (on the chip too). Above this count `postprocess` refuses (TooManyCandidates) instead of hanging.
+MAX_CANDIDATES = 10_000
+
+
+class TooManyCandidates(HarnessError):
+    """More cells pass the score threshold than esp-dl's quadratic candidate list handles in reasonable time."""
 
 _lock = threading.Lock()
 _built: Built | None = None
@@ -45,6 +53,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "hil_round_array": (None, [i, vp, i, f, vp]),
         "hil_float_array": (None, [i, vp, i, vp]),
         "hil_dfl_integral": (None, [vp, i, vp]),
+        "hil_score_threshold": (i, [f, i, i]),
         "hil_preprocess": (i, [vp, i, i, i, i, i, i, vp, vp, vp, vp, vp, vp]),
         "hil_postprocess": (vp, [i, vp, vp, vp, vp, i, i, vp, vp, f, f, i]),
         "hil_post_counts": (None, [vp, vp, vp]),
@@ -186,6 +195,13 @@ def postprocess(
         raise HarnessError(f"score threshold {score_thr} is not a probability: pass a value in (0, 1), e.g. 0.25")
     arrays, bits = _outputs(outputs, exponents)
     lib = library(target)
+    thresholds_q = [lib.hil_score_threshold(float(score_thr), int(exponents[f"score{i}"]), bits) for i in range(3)]
+    count = sum(int(np.count_nonzero(arrays[2 * i + 1] > thresholds_q[i])) for i in range(3))
+    if count > MAX_CANDIDATES:
+        raise TooManyCandidates(
+            f"{count} cells pass the score threshold {score_thr}: esp-dl's yolo11PostProcessor inserts each into a "
+            f"sorted std::list (quadratic; minutes on the device as well), so the C++ postprocess refuses above "
+            f"{MAX_CANDIDATES}; raise --score-thr or use host.chip.postprocess (an untrained model passes most cells)")
     ptrs = (ctypes.c_void_p * 6)(*(a.ctypes.data for a in arrays))
     dims = np.array([d for i in range(3) for d in arrays[2 * i + 1].shape[1:]], dtype=np.int32)
     exps = np.array([int(exponents[n]) for n in OUTPUT_NAMES], dtype=np.int32)

@@ -510,6 +510,9 @@ def _finish_accuracy(session: pytest.Session, state: HilState) -> None:
     if found is None:
         return
     result, gates = found
+    from host.runs.finish import worst_images
+
+    result["worst_images"] = worst_images(dataset, records, o.report_dir)
     result["provenance"] = {k: latest.get(k) for k in ("dut_kind", "harness_sha", "reference_engine",
                                                         "latency_label", "firmware_sha256")}
     write_json(o.report_dir / "accuracy.json", result)

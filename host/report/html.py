@@ -13,19 +13,22 @@ import numpy as np
 
 DEVICE_COLOUR = (230, 40, 40)
 REFERENCE_COLOUR = (40, 200, 60)
+TRUTH_COLOUR = (40, 90, 230)
 PAGE_SIZE = 100
 STYLE = ("<style>body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse;margin:.5em 0}"
          "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px} .pass{color:#187a2f} .fail{color:#b3261e}"
          ".banner{background:#fff3cd;padding:.6em;border:1px solid #e0c060} .img{display:flex;gap:1em}</style>")
 
 
-def overlay(rgb: np.ndarray, device_boxes: list, reference_boxes: list, path: Path) -> Path:
-    """Save the image with reference boxes (green, thick) and device boxes (red, thin) drawn on it."""
+def overlay(rgb: np.ndarray, device_boxes: list, reference_boxes: list, path: Path, truth: list | None = None) -> Path:
+    """Save the image with ground truth (blue, if given), reference boxes (green, thick) and device boxes (red,
+    thin) drawn on it."""
     from PIL import Image, ImageDraw
 
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
-    for boxes, colour, width in ((reference_boxes, REFERENCE_COLOUR, 3), (device_boxes, DEVICE_COLOUR, 1)):
+    layers = [(truth or [], TRUTH_COLOUR, 2), (reference_boxes, REFERENCE_COLOUR, 3), (device_boxes, DEVICE_COLOUR, 1)]
+    for boxes, colour, width in layers:
         for b in boxes:
             draw.rectangle(list(b["box"]), outline=colour, width=width)
             draw.text((b["box"][0] + 2, b["box"][1] + 1), f"{b['category']}:{b['score']:.2f}", fill=colour)
@@ -115,6 +118,11 @@ def _accuracy(report_dir: Path, accuracy: dict[str, Any]) -> list[str]:
     plot = _pr_plot(report_dir / "accuracy_pr.png", {e: accuracy[e].get("pr_curve_iou50", []) for e in engines})
     if plot is not None:
         parts.append(f"<img src='{plot.name}' alt='precision-recall at IoU 0.5'>")
+    if accuracy.get("worst_images"):
+        parts.append("<h3>Worst images first (device against ground truth: blue truth, green reference, red device)"
+                     "</h3>" + "".join(
+                         f"<p><a href='{_e(w['overlay'])}'>{_e(w['image'])}</a>: {w['missed']} missed, {w['false']} "
+                         f"false{' on ' + _e(w['board']) if w.get('board') else ''}</p>" for w in accuracy["worst_images"]))
     if accuracy.get("problems"):
         parts.append(f"<h3>Dataset problems ({len(accuracy['problems'])})</h3>" + _table(
             [[p["image"], p["kind"], p["detail"]] for p in accuracy["problems"][:200]], ["image", "problem", "detail"]))

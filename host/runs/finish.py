@@ -61,6 +61,48 @@ def accuracy_result(dataset: LabelledSet, records: list[dict[str, Any]], setup_j
     return result, gates
 
 
+def worst_images(dataset: LabelledSet, records: list[dict[str, Any]], report_dir: Path,
+                 count: int = 20) -> list[dict[str, Any]]:
+    """The images the device got most wrong (missed objects + false boxes at IoU 0.5, same class), worst first,
+    each drawn with ground truth (blue), reference (green) and device (red) boxes for the report."""
+    from host.chip.preprocess import load_image
+    from host.report.html import overlay
+    from host.verdict import iou
+
+    items = {item.image.name: item for item in dataset.items}
+    scored = []
+    for r in records:
+        if r.get("kind") != RECORD or r["test"] not in items:
+            continue
+        truth = [(g.category, (g.x1, g.y1, g.x2, g.y2)) for g in items[r["test"]].boxes]
+        found = [(b["category"], tuple(b["box"])) for b in r["device_boxes"]]
+        unmatched = list(range(len(found)))
+        missed = 0
+        for cls, box in truth:
+            hit = next((j for j in unmatched if found[j][0] == cls and iou(found[j][1], box) >= 0.5), None)
+            if hit is None:
+                missed += 1
+            else:
+                unmatched.remove(hit)
+        if missed or unmatched:
+            scored.append((missed + len(unmatched), missed, len(unmatched), r))
+    scored.sort(key=lambda t: (-t[0], t[3]["test"]))
+    out = []
+    for errors, missed, false, r in scored[:count]:
+        name = r["test"]
+        try:
+            rgb = load_image(items[name].image)
+        except Exception:  # the report shows what it can; the figures do not depend on the picture
+            continue
+        truth_boxes = [{"category": g.category, "score": 1.0, "box": [int(g.x1), int(g.y1), int(g.x2), int(g.y2)]}
+                       for g in items[name].boxes]
+        picture = overlay(rgb, r["device_boxes"], r["reference_boxes"], report_dir / "worst" / f"{Path(name).stem}.png",
+                          truth=truth_boxes)
+        out.append({"image": name, "errors": errors, "missed": missed, "false": false, "board": r.get("board"),
+                    "overlay": str(picture.relative_to(report_dir))})
+    return out
+
+
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str))

@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Pinned distributions no module imports, and why they are pinned.
 USED_WITHOUT_IMPORT = {
+    "labgrid": "its client command and coordinator run as processes (host/dut/labgrid.py, tests/host/farm): the "
+               "name is also a module of ours, host/dut/labgrid.py, so the import scan cannot see it",
     "torchvision": "ultralytics imports it; pinned together with torch",
     "pytest-embedded": "pytest plugin (entry point): provides --target",
     "pytest-embedded-serial": "pytest-embedded's serial service: provides --port",

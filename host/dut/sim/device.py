@@ -160,12 +160,21 @@ def sim_pipeline(engine: Any, target: str) -> tuple[DetectPipeline, str]:
     """The sim's pipeline and what runs its pre/postprocess: esp-dl's own C++ built for the host when it can be
     built here, else host.chip's Python - with the reason, so the fallback is never silent."""
     from host import espdl_cpp
+    from host.chip.postprocess import postprocess as python_postprocess
 
     status = espdl_cpp.status(target)
-    if status.available:
-        return DetectPipeline(engine, target, preprocessor=espdl_cpp.preprocess,
-                              postprocessor=espdl_cpp.postprocess), status.description
-    return DetectPipeline(engine, target), status.description
+    if not status.available:
+        return DetectPipeline(engine, target), status.description
+
+    def postprocessor(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return espdl_cpp.postprocess(*args, **kwargs)
+        except espdl_cpp.TooManyCandidates:  # quadratic in esp-dl: an untrained model would stall the sim
+            return python_postprocess(*args, **kwargs)
+
+    return (DetectPipeline(engine, target, preprocessor=espdl_cpp.preprocess, postprocessor=postprocessor),
+            f"{status.description}; host.chip postprocess for an image with more than {espdl_cpp.MAX_CANDIDATES} "
+            f"candidates (esp-dl's sorted candidate list is quadratic)")
 
 
 def fault_taps(faults: FaultPlan) -> Taps:

@@ -141,6 +141,15 @@ HIL_API void hil_float_array(int what, const float *x, int n, float *out)
     }
 }
 
+/* The int-domain score threshold as yolo11PostProcessor::parse_stage computes it for an output exponent. */
+HIL_API int hil_score_threshold(float score_thr, int exponent, int bits)
+{
+    float score_exp = DL_SCALE(exponent);
+    float inv = 1.f / score_exp;
+    float logit = dl::math::inverse_sigmoid(score_thr);
+    return bits == 8 ? (int)dl::quantize<int8_t>(logit, inv) : (int)dl::quantize<int16_t>(logit, inv);
+}
+
 /* dl::math::dfl_integral over n groups of 16 dequantized values (in place, as esp-dl does) -> out[n]. */
 HIL_API void hil_dfl_integral(float *data, int n, float *out)
 {
@@ -212,12 +221,7 @@ HIL_API void *hil_postprocess(int bits, const void *const *outs, const int *dims
         pre.m_image_transformer.m_inv_scale_y = inv_scale[1];
 
         auto result = std::make_unique<PostResult>();
-        for (int s = 0; s < 3; s++) {
-            float score_exp = DL_SCALE(model.outputs["score" + std::to_string(s)]->exponent);
-            float inv = 1.f / score_exp;
-            result->thresholds[s] = bits == 8 ? (int)dl::quantize<int8_t>(dl::math::inverse_sigmoid(score_thr), inv)
-                                              : (int)dl::quantize<int16_t>(dl::math::inverse_sigmoid(score_thr), inv);
-        }
+        for (int s = 0; s < 3; s++) result->thresholds[s] = hil_score_threshold(score_thr, exps[2 * s + 1], bits);
 
         /* The device's call: postprocess() (parse_stage x3, nms) then get_result(width, height). */
         dl::detect::yolo11PostProcessor post(&model, &pre, score_thr, nms_thr, top_k, stage_list);

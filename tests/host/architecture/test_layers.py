@@ -13,7 +13,7 @@ HOST = Path(__file__).resolve().parents[3] / "host"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("host.errors", "host.cache"),
     ("host.chip",),
-    ("host.espdl", "host.protocol", "host.firmware", "host.dataset"),
+    ("host.espdl", "host.espdl_cpp", "host.protocol", "host.firmware", "host.dataset"),
     ("host.reference",),
     ("host.model",),
     ("host.dut",),
