@@ -11,9 +11,7 @@ for every DUT kind: the plugin never branches on the kind (the backend table in 
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -21,39 +19,20 @@ import pytest
 
 from host.chip.detection import Thresholds
 from host.dut.backend import Artifact, DutBackend, DutUnavailable
-from host.dut.client import DutError, DutPanic, DutRebooted, DutTimeout
+from host.dut.client import DutError
 from host.dut.dut import Dut
-from host.dut.select import BACKENDS, Choice, choose, create
+from host.dut.select import BACKENDS, choose, create
 from host.errors import HarnessError
+from host.hil.farm import BoardWatch, entry_options
+from host.hil.finish import finish_accuracy, write_merged_report
 from host.hil.options import OPTIONS, ROOT, HilOptions, list_images, validate
+from host.hil.state import STATE, HilState, harness_revision, worker_report_dir
 from host.model.quantize import QuantizedModel
 from host.reference.reference import ReferenceResult
 from host.report.results import ResultsWriter
 from host.verdict import Tolerance
 
 HIL_TESTS = ROOT / "tests" / "hil"
-
-
-@dataclass
-class HilState:
-    """The session's HIL state, kept in `config.stash` (never in a module global)."""
-
-    options: HilOptions
-    worker: str = "main"  # the pytest-xdist worker id ("gw0", ...), or "main" without xdist
-    workers: int = 1
-    choice: Choice | None = None
-    map_entries: list = field(default_factory=list)  # the hardware map's entries, when one is given
-    run_id: str = ""  # one id for the whole run, shared by every pytest-xdist worker
-    held: Any = None  # the hardware map entry this session holds (host.dut.hardware_map.HeldEntry)
-    artifact: Artifact | None = None  # what the DUT was given (a board taking over gets the same)
-    dut: Dut | None = None  # the session's DUT (a take-over swaps what is behind it)
-    results: ResultsWriter | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
-    unreadable_images: dict[str, str] = field(default_factory=dict)
-    accuracy: dict[str, Any] | None = None  # accuracy.json's content, when a dataset ran
-
-
-STATE = pytest.StashKey[HilState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -144,79 +123,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     line = f"yolo11-hil: target {state.options.target}, DUT {state.choice.kind.upper()} ({state.choice.reason})"
     banner = BACKENDS[state.choice.kind].banner
     return [line + (f" - {banner}" if banner else "")]
-
-
-def harness_revision() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return (sha or "unknown") + ("-dirty" if dirty else "")
-
-
-class BoardWatch:
-    """With a hardware map: a board that stops answering, panics or keeps rebooting is marked dead for the rest
-    of the run (by name, in the journal), and this session takes over another live entry of the map for its
-    remaining tests - a free board, or a simulated board (one more process). With no live entry left, the
-    remaining tests fail naming the dead board: nothing passes, nothing is skipped silently."""
-
-    DEATHS = (DutTimeout, DutPanic, DutRebooted)
-
-    def __init__(self, state: HilState) -> None:
-        self.state = state
-        self.death: str | None = None
-        self.no_board: str | None = None
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        yield
-        if call.excinfo is not None and call.excinfo.errisinstance(self.DEATHS) and self.state.held is not None:
-            self.death = f"{item.nodeid}: {str(call.excinfo.value).strip().splitlines()[0]}"
-
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if self.death is not None:
-            reason, self.death = self.death, None
-            self.no_board = take_over(self.state, reason)
-        if self.no_board is not None:
-            pytest.fail(self.no_board, pytrace=False)
-
-
-def take_over(state: HilState, reason: str) -> str | None:
-    """Mark the held board dead and move this session's DUT to another live map entry; None on success,
-    else why no board is left (the remaining tests fail with it)."""
-    from dataclasses import replace as dc_replace
-
-    from host.dut.hardware_map import hold_one, mark_dead
-    from host.dut.select import from_map_entry
-
-    dead = state.held.entry
-    mark_dead(dead, state.run_id, reason)
-    state.held.release()
-    detail = f"{dead.describe()} died: {reason}"
-    try:
-        held = hold_one(state.map_entries, state.options.target, state.options.firmware_config, state.worker,
-                        run_id=state.run_id, wait_s=1.0)
-        choice, backend = from_map_entry(held.entry, _entry_options(state.options, held.entry))
-        backend.prepare(state.artifact)
-        fresh = backend.open()
-    except (HarnessError, DutError, OSError) as exc:
-        message = f"{detail}; no live board left to take over its tests ({str(exc).strip().splitlines()[0]})"
-        if state.results is not None:
-            state.results.add("board-dead", dead.id, passed=False, board=dead.id, detail=message)
-        return message
-    old = state.dut
-    old.close()
-    old.client, old.port, old.close_hooks, old.boot = fresh.client, fresh.port, fresh.close_hooks, fresh.boot
-    state.held, state.choice = held, choice
-    state.provenance["board"] = held.entry.id
-    if state.results is not None:
-        state.results.tags["board"] = held.entry.id
-        state.results.add("board-dead", dead.id, passed=False, board=dead.id,
-                          detail=f"{detail}; its remaining tests ran on {held.entry.id}")
-    return None
 
 
 def _stop_session(state: HilState, step: str, exc: Exception) -> None:
@@ -316,7 +222,7 @@ def hil_backend(hil_state: HilState, hil_artifact: Artifact) -> Iterator[DutBack
             wait_s=o.dut_timeout if hil_state.workers > 1 else 0.0))
         hil_state.held = held
         hil_state.choice, backend = _session_step(hil_state, "hardware map entry",
-                                                  lambda: from_map_entry(held.entry, _entry_options(o, held.entry)))
+                                                  lambda: from_map_entry(held.entry, entry_options(o, held.entry)))
     else:
         hil_state.choice = hil_state.choice or _session_step(hil_state, "DUT choice", lambda: choose(
             o.dut, o.target, o.port, o.require_board))
@@ -330,18 +236,13 @@ def hil_backend(hil_state: HilState, hil_artifact: Artifact) -> Iterator[DutBack
             held.release()
 
 
-def _entry_options(options: HilOptions, entry):
-    """The DUT options for a map entry: its own sim faults (harness self-tests) and firmware config."""
-    from dataclasses import replace
-
-    return replace(options.dut_options(), sim_faults=entry.faults or options.sim_faults,
-                   firmware_config=entry.firmware_config or options.firmware_config)
-
-
 @pytest.fixture(scope="session")
 def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedModel) -> Iterator[Dut]:
     """The DUT, opened and booted once for the session; the session provenance and results writer start here."""
     dut = _session_step(hil_state, f"{hil_backend.kind} DUT start", hil_backend.open)
+    from host.dut.devicelog import attach_device_log  # everything the device prints, streamed as it arrives
+    hil_state.provenance["device_log"] = attach_device_log(dut, worker_report_dir(hil_state),
+                                                           hil_state.options.report_dir).link
     hil_state.dut = dut
     try:
         info = _session_step(hil_state, "device info", dut.info)
@@ -365,12 +266,6 @@ def hil_dut(hil_state: HilState, hil_backend: DutBackend, hil_model: QuantizedMo
         yield dut
     finally:
         dut.close()
-
-
-def worker_report_dir(state: HilState) -> Path:
-    """Where this session writes: the report folder, or its worker's subfolder under pytest-xdist (the
-    controller merges them at the end)."""
-    return state.options.report_dir / state.worker if state.worker != "main" else state.options.report_dir
 
 
 def reference_provenance(model: QuantizedModel, target: str, dut_kind: str) -> dict[str, str]:
@@ -444,83 +339,6 @@ def hil_images(hil_state: HilState) -> list[Path]:
     return list_images(hil_state.options.images)
 
 
-def load_test_image(state: HilState, path: Path):
-    """An image as RGB888, or a HarnessError that also lists it among the session's unreadable images."""
-    from host.chip.preprocess import load_image
-
-    try:
-        return load_image(path)
-    except HarnessError as exc:
-        state.unreadable_images[path.name] = str(exc)
-        raise
-
-
-def terminal_progress(config: pytest.Config, total: int, label: str) -> Callable[[int, int, float | None], None]:
-    """A progress bar (images/s, ETA, running mAP) on the terminal, past pytest's output capture."""
-    import contextlib
-    import sys
-
-    from tqdm import tqdm
-
-    capman = config.pluginmanager.getplugin("capturemanager")
-    visible = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
-    with visible():
-        bar = tqdm(total=total, unit="img", desc=label, file=sys.stderr, dynamic_ncols=True)
-
-    def update(done: int, total_: int, running_map: float | None) -> None:
-        with visible():
-            bar.n = done
-            if running_map is not None:
-                bar.set_postfix_str(f"running mAP50-95 {running_map:.4f}", refresh=False)
-            bar.refresh()
-            if done >= total_:
-                bar.close()
-
-    return update
-
-
-def dataset_setup(state: HilState, model: QuantizedModel):
-    """The resume key of this session's dataset run."""
-    from host.runs.dataset import RunSetup
-
-    return RunSetup(model.sha256, str(state.provenance.get("dut_kind")), state.options.target,
-                    state.options.thresholds)
-
-
-def _finish_accuracy(session: pytest.Session, state: HilState) -> None:
-    """accuracy.json for the whole set, from every journal (this process's, or every worker's); a failing
-    gate fails the run."""
-    from host.dataset import load_dataset
-    from host.runs.finish import accuracy_result, journals, write_json
-    from host.verdict import Tolerance
-
-    o = state.options
-    records = journals(o.report_dir)
-    sessions = [r for r in records if r.get("kind") == "session" and r.get("model_sha256")]
-    if not sessions:
-        return
-    dataset = load_dataset(o.dataset)
-    latest = sessions[-1]
-    setup_json = {"target": o.target, "imgsz": latest.get("imgsz"), "model_sha256": latest["model_sha256"],
-                  "dataset_sha256": dataset.digest(), "dataset": str(o.dataset),
-                  "thresholds": o.thresholds.as_dict()}
-    exact = Tolerance(o.iou_tol, o.score_tol, o.unmatched_tol).exact
-    found = accuracy_result(dataset, records, setup_json, exact, o.max_map_drop, o.accuracy_baselines,
-                            o.accuracy_tolerance)
-    if found is None:
-        return
-    result, gates = found
-    from host.runs.finish import worst_images
-
-    result["worst_images"] = worst_images(dataset, records, o.report_dir)
-    result["provenance"] = {k: latest.get(k) for k in ("dut_kind", "harness_sha", "reference_engine",
-                                                        "latency_label", "firmware_sha256")}
-    write_json(o.report_dir / "accuracy.json", result)
-    state.accuracy = result
-    if any(g.status == "fail" for g in gates) and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
@@ -536,29 +354,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             write_report(state.results.dir, state.provenance, state.results.records)
         return  # the controller merges the workers' journals
     if state.options.dataset is not None and _runs_hil_tests(session.config):
-        _finish_accuracy(session, state)
+        finish_accuracy(session, state)
     if state.results is not None:
         write_report(state.results.dir, state.provenance, state.results.records, state.accuracy)
     elif state.options.report_dir.is_dir() and any(state.options.report_dir.glob("gw*/results.jsonl")):
-        _write_merged_report(state)
-
-
-def _write_merged_report(state: HilState) -> None:
-    """The controller of a pytest-xdist run: one report from every worker's journal; every result names its board."""
-    from host.report.html import write_report
-    from host.runs.finish import journals, write_json
-
-    records = journals(state.options.report_dir)
-    sessions = [r for r in records if r.get("kind") == "session"]
-    results = [r for r in records if r.get("kind") != "session"]
-    provenance = dict(sessions[-1]) if sessions else {}
-    provenance["boards"] = sorted({str(s.get("board")) for s in sessions})
-    provenance["dead_boards"] = [r["detail"] for r in results if r.get("kind") == "board-dead"]
-    provenance.pop("board", None)
-    state.provenance = provenance
-    write_json(state.options.report_dir / "results.json", {"session": provenance, "sessions": sessions,
-                                                           "results": results})
-    write_report(state.options.report_dir, provenance, results, state.accuracy)
+        write_merged_report(state)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from host.dataset import load_dataset
-from host.hil.plugin import dataset_setup, terminal_progress
+from host.hil.finish import terminal_progress
+from host.hil.state import dataset_setup
 from host.runs.dataset import earlier_results, run_dataset
 
 pytestmark = [pytest.mark.hil, pytest.mark.target("esp32p4", "esp32s3")]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from host.hil.plugin import load_test_image
+from host.hil.state import load_test_image
 from host.report.html import overlay
 from host.verdict import compare_boxes, diagnose
 

@@ -6,7 +6,7 @@ import pytest
 
 from host.dut.sim.latency import PUBLISHED_MS
 from host.errors import HarnessError
-from host.hil.plugin import load_test_image
+from host.hil.state import load_test_image
 from host.latency import baseline as baselines
 from host.latency.gate import GateSettings, failed, gate
 from host.latency.measure import measure, save, summary
