@@ -67,6 +67,18 @@ class DutReportedError(DutError):
         self.code = code
 
 
+class DeviceLines(deque):
+    """The client's log: the last lines in memory; each line is also handed to `sink` when one is set
+    (host.dut.devicelog streams them to the session's device.log)."""
+
+    sink: Callable[[str], None] | None = None
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self.sink is not None:
+            self.sink(line)
+
+
 @dataclass
 class ClientStats:
     requests: int = 0
@@ -96,7 +108,7 @@ class ProtocolClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.decoder = RecordDecoder()
-        self.log: deque[str] = deque(maxlen=log_lines)
+        self.log: DeviceLines = DeviceLines(maxlen=log_lines)
         self.boots: list[dict[str, Any]] = []
         self.stats = ClientStats()
         self._next_id = 1
