@@ -85,7 +85,7 @@ class PipelineResult:
 class Preprocessor(Protocol):
     """`host.chip.preprocess.preprocess`'s signature: image -> (integer NHWC tensor, letterbox geometry)."""
 
-    def __call__(self, image: np.ndarray | str | Path, imgsz: tuple[int, int], exponent: int, target: str,
+    def __call__(self, image: np.ndarray | str | Path, imgsz: tuple[int, int], exponent: int, target: str,  # (h, w)
                  bits: int = 8) -> tuple[np.ndarray, Geometry]: ...
 
 
@@ -118,7 +118,7 @@ class DetectPipeline:
 
     def preprocess(self, image: np.ndarray | str | Path) -> tuple[np.ndarray, Geometry]:
         spec = self.engine.input
-        return self.preprocessor(image, (spec.width, spec.height), spec.exponent, self.target, bits=spec.bits)
+        return self.preprocessor(image, (spec.height, spec.width), spec.exponent, self.target, bits=spec.bits)
 
     def detect(self, image: np.ndarray | str | Path, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                taps: Taps = NO_TAPS) -> PipelineResult:

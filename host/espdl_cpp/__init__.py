@@ -1,7 +1,7 @@
 """esp-dl's own C++ preprocess and postprocess, built for the host: a second reference next to host.chip.
 
 `preprocess` / `postprocess` have host.chip's signatures and return its types; the numbers come from esp-dl's
-`dl::image::ImagePreprocessor` and `dl::detect::yolo11PostProcessor` compiled on demand (host.espdl_cpp.build,
+`dl::image::ImagePreprocessor` and `dl::detect::yolo11PostProcessor` compiled on demand (host.espdl_cpp.builder,
 cached) with the chip's rounding rule (one library for ESP32-P4/S31, one for ESP32-S3), its newlib expf/logf and
 GCC's float contraction. `status()` says whether it can run here and, if not, what is missing.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from host.espdl_cpp.api import (FLOAT_MODEL, IMPLEMENTATION, MAX_CANDIDATES, TooManyCandidates, built, library,
                                 postprocess, preprocess)
-from host.espdl_cpp.build import EspdlCppUnavailable, build, espdl_path, variant_of
+from host.espdl_cpp.builder import EspdlCppUnavailable, build, espdl_path, variant_of
 from host.errors import HarnessError
 
 PYTHON_IMPLEMENTATION = "host.chip (python)"

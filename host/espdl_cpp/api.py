@@ -2,7 +2,7 @@
 
 `preprocess` and `postprocess` take and return what host.chip.preprocess.preprocess and
 host.chip.postprocess.postprocess take and return, so a DetectPipeline can run either (host.chip.pipeline's
-Preprocessor/Postprocessor protocols). The arithmetic is esp-dl's, compiled for the host by host.espdl_cpp.build
+Preprocessor/Postprocessor protocols). The arithmetic is esp-dl's, compiled for the host by host.espdl_cpp.builder
 with the chip's rounding rule, expf/logf and float contraction. Harness-level checks (the image array or file,
 the target name, the output names and shapes) stay the harness's own and raise the same HarnessErrors.
 
@@ -24,26 +24,24 @@ from host.chip.postprocess import REG_MAX, YOLO11_STAGES, Candidates, Postproces
 from host.chip.preprocess import YOLO11_MEAN, YOLO11_PAD, YOLO11_STD, Geometry, as_rgb888, load_image
 from host.chip.targets import check_target
 from host.errors import HarnessError
-from host.espdl_cpp.build import Built, build, variant_of
+from host.espdl_cpp.builder import Built, build, variant_of
 
 IMPLEMENTATION = "esp-dl C++ (host build)"
 FLOAT_MODEL = "gcc-fastmath"  # the only float model a compiled build has: its compiler's
 #: esp-dl inserts every candidate into a score-sorted std::list (parse_stage: std::upper_bound walks the list),
-#: so the postprocess is quadratic in the candidates: ~1 s for 7000 on this host's build, minutes beyond 30000
-#: (on the chip too). Above this count `postprocess` refuses (TooManyCandidates) instead of hanging.
+#: so the postprocess is quadratic in the candidates (worse with cache misses): measured on the host build
+#: 0.2 s for 6600, 2 s for 10400, 4 minutes for 41600 (the chip is slower still). Above this count `postprocess`
+#: refuses (TooManyCandidates) instead of hanging.
 MAX_CANDIDATES = 10_000
 
 
 class TooManyCandidates(HarnessError):
     """More cells pass the score threshold than esp-dl's quadratic candidate list handles in reasonable time."""
 
+
 _lock = threading.Lock()
 _built: Built | None = None
 _libs: dict[str, ctypes.CDLL] = {}
-
-_c_int_p = ctypes.POINTER(ctypes.c_int)
-_c_float_p = ctypes.POINTER(ctypes.c_float)
-
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     vp, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float

@@ -378,6 +378,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
           f"reference engine: {p['reference_engine']}")
     if p.get("reference_note"):
         write(f"note: {p['reference_note']}")
+    if p.get("sim_prepost"):
+        write(f"sim DUT pre/postprocess: {p['sim_prepost']}")
     notes = p.get("sim_emulator_notes") or []
     if notes:
         write(f"sim DUT fidelity: {len(notes)} emulator note(s), e.g. {notes[0]}")

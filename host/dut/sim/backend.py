@@ -35,13 +35,19 @@ class SimBackend:
         self.process: SimProcess | None = None
 
     def prepare(self, artifact: Artifact) -> None:
+        """Build esp-dl's C++ pre/postprocess for the host now (cached), so the sim process starts fast; a build
+        that fails is not an error here: the sim then runs host.chip's and says so (`prepost`)."""
         self.artifact = artifact
+        from host import espdl_cpp
+
+        espdl_cpp.status(self.options.target)
 
     def open(self) -> Dut:
         if self.artifact is None:
             raise RuntimeError("SimBackend.open() before prepare()")
         o = self.options
-        self.process = start_sim(self.artifact.pack, o.target, faults=o.sim_faults, seed=o.sim_seed, rev=self.rev)
+        self.process = start_sim(self.artifact.pack, o.target, faults=o.sim_faults, seed=o.sim_seed, rev=self.rev,
+                                 link=o.sim_link)
         process = self.process
         try:
             transport = SerialTransport(process.port)
@@ -64,14 +70,19 @@ class SimBackend:
 
     def provenance(self, dut: Dut) -> dict[str, Any]:
         return {"port": dut.port, "firmware_config": "sim", "sdkconfig_sha256": "n/a (simulated DUT)",
+                "sim_prepost": dut.info().raw.get("prepost", "host.chip (python)"),
                 "sim_faults": self.options.sim_faults or "none", "sim_seed": self.options.sim_seed,
+                "sim_link": self.options.sim_link,
                 "sim_emulator_notes": emulator_notes(self.artifact, self.options.target)}
 
 
 def open_sim(pack: Path, target: str, faults: str = "", seed: int = 0, timeout_s: float = 60.0,
-             rev: int = 100) -> Dut:
-    """A sim DUT on a PDL3 pack, opened and booted: for scripts and the harness's own tests."""
-    backend = SimBackend(DutOptions(target=target, timeout_s=timeout_s, sim_faults=faults, sim_seed=seed), rev=rev)
+             rev: int = 100, link: str = "none") -> Dut:
+    """A sim DUT on a PDL3 pack, opened and booted: for scripts and the harness's own tests.
+
+    link: none|uart2m|usj, the sim's link and device-time model (host/dut/sim/link.py)."""
+    backend = SimBackend(DutOptions(target=target, timeout_s=timeout_s, sim_faults=faults, sim_seed=seed,
+                                    sim_link=link), rev=rev)
     backend.prepare(Artifact(pack, None, ""))
     return backend.open()
 

@@ -20,3 +20,14 @@ def espdl_cpp():
     except EspdlCppUnavailable as exc:
         pytest.skip(str(exc))
     return espdl_cpp
+
+
+@pytest.fixture(scope="session")
+def espdl_root():
+    """The esp-dl sources (ESPDL_PATH or the default), or a skip naming the path that lacks them."""
+    from host.espdl_cpp.builder import EspdlCppUnavailable, check_espdl
+
+    try:
+        return check_espdl()
+    except EspdlCppUnavailable as exc:
+        pytest.skip(str(exc))

@@ -40,7 +40,8 @@ def _log_uniform(rng: np.random.Generator, lo: int, hi: int) -> int:
 def draw_case(rng: np.random.Generator, regime: str) -> dict:
     if regime == "any":
         src = (_log_uniform(rng, 1, MAX_SIDE), _log_uniform(rng, 1, MAX_SIDE))
-        dst = (_log_uniform(rng, 1, 256), _log_uniform(rng, 1, 256))
+        low = 1 if rng.random() < 0.1 else 8
+        dst = (_log_uniform(rng, low, 256), _log_uniform(rng, low, 256))
     elif regime == "small-input":
         src = (int(rng.integers(1, MAX_SIDE + 1)), int(rng.integers(1, MAX_SIDE + 1)))
         side = int(rng.choice([8, 16, 32, 48, 64, 96, 128]))
@@ -69,7 +70,7 @@ def run_case(impl, image: np.ndarray, case: dict, target: str):
     return tensor, geometry
 
 
-def compare(espdl_cpp, rng: np.random.Generator, case: dict, target: str) -> str | None:
+def compare(espdl_cpp, case: dict, target: str) -> str | None:
     """None when host.chip and esp-dl agree on the case, else what differs."""
     image = _image(np.random.default_rng(case["seed_offset"]), *case["src"])
     ours = run_case(python_preprocess, image, case, target)
@@ -100,24 +101,13 @@ def test_preprocess_equals_espdl(espdl_cpp, target, record_property) -> None:
         rng = np.random.default_rng(seed)
         for _ in range(BATCH):
             case = draw_case(rng, regime)
-            problem = compare(espdl_cpp, rng, case, target)
+            problem = compare(espdl_cpp, case, target)
             counts["cases"] += 1
-            counts["rejected"] += run_rejected(case)
             assert problem is None, f"{target} {regime} case {case}: {problem}"
 
     check()
     record_property("cases", counts["cases"])
     assert counts["cases"] >= CASES
-
-
-def run_rejected(case: dict) -> int:
-    from host.chip.preprocess import letterbox_geometry
-
-    try:
-        letterbox_geometry(case["src"][0], case["src"][1], case["dst"][0], case["dst"][1])
-    except HarnessError:
-        return 1
-    return 0
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -129,7 +119,7 @@ def test_preprocess_equals_espdl_at_model_sizes(espdl_cpp, target, imgsz) -> Non
         case = {"src": (int(rng.integers(1, MAX_SIDE + 1)), int(rng.integers(1, MAX_SIDE + 1))),
                 "dst": (imgsz[1], imgsz[0]), "exponent": int(rng.integers(-8, 0)), "bits": int(rng.choice([8, 16])),
                 "pad": 114, "seed_offset": int(rng.integers(0, 2**31))}
-        assert compare(espdl_cpp, rng, case, target) is None, case
+        assert compare(espdl_cpp, case, target) is None, case
 
 
 @pytest.mark.parametrize("target", TARGETS)
