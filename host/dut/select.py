@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
+from host.dut import qemu
 from host.dut.backend import DutBackend, DutOptions, DutUnavailable
 from host.dut.board import BoardBackend
 from host.dut.hardware_map import MapEntry
@@ -18,9 +19,13 @@ from host.dut.remote import RemoteBackend
 from host.dut.sim.backend import SimBackend
 from host.errors import HarnessError
 
-#: kind -> backend class. A kind that cannot run is not offered.
+#: kind -> backend class. A kind that cannot run is not offered: Espressif's QEMU only when it is on PATH.
 BACKENDS: dict[str, type] = {"board": BoardBackend, "sim": SimBackend}
+if qemu.available():
+    BACKENDS["qemu"] = qemu.QemuBackend
 CHOICES = ("auto", *BACKENDS)
+#: kinds this harness has that cannot run here, and how to get them
+NOT_INSTALLED = {"qemu": qemu.INSTALL_HINT}
 
 #: USB vendor ids of Espressif's own USB (USB-Serial-JTAG) and the USB-UART bridges on its dev kits.
 BOARD_USB_VIDS = {0x303A: "Espressif USB-Serial-JTAG", 0x10C4: "Silicon Labs CP210x", 0x1A86: "WCH CH34x",
@@ -50,8 +55,7 @@ def choose(requested: str, target: str, port: str | None = None, require_board: 
            list_ports: Callable[[], list] | None = None, environ: Mapping[str, str] | None = None) -> Choice:
     """Decide the DUT kind for a session; errors name what is missing and how to get it."""
     environ = os.environ if environ is None else environ
-    if requested not in CHOICES:
-        raise HarnessError(f"unknown --dut {requested!r}; choose one of {', '.join(CHOICES)}")
+    check_requested(requested)
     if require_board and requested not in ("auto", "board"):
         raise HarnessError(f"--require-board contradicts --dut {requested}; drop one of them")
     if requested != "auto" and target not in BACKENDS[requested].targets:
@@ -59,6 +63,8 @@ def choose(requested: str, target: str, port: str | None = None, require_board: 
                            f"{', '.join(BACKENDS[requested].targets)})")
     if requested == "sim":
         return Choice("sim", None, "--dut sim: running on the SIMULATED DUT")
+    if requested == "qemu":
+        return Choice("qemu", None, "--dut qemu: Espressif's QEMU emulating the chip")
     if port:
         return Choice("board", port, f"--port {port} given")
     boards = find_board_ports(list_ports)
@@ -74,6 +80,15 @@ def choose(requested: str, target: str, port: str | None = None, require_board: 
         raise HarnessError(f"CI is set and no {target} board was found: pass --dut sim to run on the simulated "
                            "DUT on purpose, or connect a board (--port)")
     return Choice("sim", None, "no board found: running on the SIMULATED DUT")
+
+
+def check_requested(requested: str) -> None:
+    """A --dut value this machine can run, else a HarnessError that says how to install the kind or what to pick."""
+    if requested in ("auto", *BACKENDS):
+        return
+    if requested in NOT_INSTALLED:
+        raise HarnessError(f"--dut {requested} cannot run here: {NOT_INSTALLED[requested]}")
+    raise HarnessError(f"unknown --dut {requested!r}; choose one of {', '.join(('auto', *BACKENDS))}")
 
 
 def create(choice: Choice, options: DutOptions) -> DutBackend:

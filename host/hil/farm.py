@@ -63,6 +63,10 @@ def take_over(state: HilState, reason: str) -> str | None:
     old = state.dut
     old.close()
     old.client, old.port, old.close_hooks, old.boot = fresh.client, fresh.port, fresh.close_hooks, fresh.boot
+    from host.dut.devicelog import attach_device_log
+    from host.hil.state import worker_report_dir
+
+    attach_device_log(old, worker_report_dir(state), state.options.report_dir, append=True)
     state.held, state.choice = held, choice
     state.provenance["board"] = held.entry.id
     if state.results is not None:

@@ -151,6 +151,18 @@ def _pr_plot(path: Path, curves: dict[str, list[float]]) -> Path | None:
     return path
 
 
+def _device_logs(report_dir: Path, session: dict[str, Any]) -> list[str]:
+    """A line under the title linking the device logs: the session's own (provenance `device_log`) and, in a
+    pytest-xdist run's report, each worker's."""
+    named = session.get("device_log")
+    found = [named] if named and (report_dir / named).is_file() else []
+    found += [p.relative_to(report_dir).as_posix()
+              for p in [report_dir / "device.log", *sorted(report_dir.glob("gw*/device.log"))] if p.is_file()]
+    links = [f"<a href='{_e(link)}'>{_e(link)}</a>" for link in dict.fromkeys(found)]
+    return [f"<p>Device log (everything the device printed outside protocol records): {' · '.join(links)}</p>"] \
+        if links else []
+
+
 def write_report(report_dir: Path, session: dict[str, Any], records: list[dict[str, Any]],
                  accuracy: dict[str, Any] | None = None) -> Path:
     report_dir = Path(report_dir)
@@ -158,6 +170,7 @@ def write_report(report_dir: Path, session: dict[str, Any], records: list[dict[s
     if session.get("latency_label") != "measured":
         parts.append(f"<p class='banner'><b>DUT: {_e(session.get('dut_kind'))}</b> - {_e(session.get('dut_reason', ''))}"
                      f". Latencies are {_e(session.get('latency_label'))}, not chip measurements.</p>")
+    parts += _device_logs(report_dir, session)
     parts.append("<h2>Session</h2>" + _table([[k, v] for k, v in session.items()], ["field", "value"]))
     if accuracy:
         parts += _accuracy(report_dir, accuracy)

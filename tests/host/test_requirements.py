@@ -23,7 +23,6 @@ USED_WITHOUT_IMPORT = {
     "pytest-embedded": "pytest plugin (entry point): provides --target",
     "pytest-embedded-serial": "pytest-embedded's serial service: provides --port",
     "pytest-embedded-serial-esp": "pytest-embedded's esptool-aware serial service",
-    "esptool": "run as `python -m esptool` by host/firmware/flash.py",
     "tqdm": "progress bars (planned); also an ultralytics dependency",
 }
 

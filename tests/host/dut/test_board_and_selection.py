@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +52,6 @@ def test_require_board_without_board_is_an_error() -> None:
 
 
 @pytest.mark.parametrize("kind, target, message", [
-    ("qemu", "esp32s3", "unknown --dut 'qemu'"),
     ("espemu", "esp32p4", "unknown --dut 'espemu'"),
     ("sim", "esp32c3", "does not support esp32c3"),
     ("board", "esp32p4", "no esp32p4 board found"),
@@ -58,6 +59,37 @@ def test_require_board_without_board_is_an_error() -> None:
 def test_kinds_that_cannot_run_are_refused_by_name(kind: str, target: str, message: str) -> None:
     with pytest.raises(HarnessError, match=message):
         choose(kind, target, list_ports=lambda: [], environ={})
+
+
+def test_qemu_without_qemu_says_how_to_install_it(monkeypatch) -> None:
+    monkeypatch.delitem(BACKENDS, "qemu", raising=False)
+    with pytest.raises(HarnessError, match=re.escape("--dut qemu cannot run here: Espressif's QEMU")) as caught:
+        choose("qemu", "esp32s3", list_ports=lambda: [], environ={})
+    assert "python $IDF_PATH/tools/idf_tools.py install qemu-xtensa" in str(caught.value)
+
+
+def test_qemu_on_path_is_a_kind_for_esp32s3_only(monkeypatch) -> None:
+    from host.dut.qemu import QemuBackend
+
+    monkeypatch.setitem(BACKENDS, "qemu", QemuBackend)
+    assert choose("qemu", "esp32s3", list_ports=lambda: [], environ={"CI": "1"}).kind == "qemu"
+    with pytest.raises(HarnessError, match="does not support esp32p4"):
+        choose("qemu", "esp32p4", list_ports=lambda: [], environ={})
+    with pytest.raises(HarnessError, match="--require-board contradicts --dut qemu"):
+        choose("qemu", "esp32s3", require_board=True, list_ports=lambda: [], environ={})
+
+
+@pytest.mark.parametrize("on_path", [True, False])
+def test_the_backend_table_offers_qemu_only_when_it_is_on_path(tmp_path: Path, on_path: bool) -> None:
+    fake = tmp_path / "qemu-system-xtensa"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    path = os.pathsep.join(([str(tmp_path)] if on_path else [])
+                           + [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / fake.name).exists()])
+    proc = subprocess.run([sys.executable, "-c", "from host.dut.select import BACKENDS, CHOICES; print(*CHOICES)"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ, PATH=path))
+    assert proc.stdout.split() == (["auto", "board", "sim", "qemu"] if on_path else ["auto", "board", "sim"]), \
+        proc.stderr
 
 
 def test_every_backend_has_the_same_operations() -> None:

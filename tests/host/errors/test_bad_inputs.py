@@ -85,7 +85,8 @@ ROWS = [
     P("--sim-faults=bogus", names="--sim-faults 'bogus'", fix="known: flip_chunk", id="sim-faults-bogus"),
     P("--sim-faults=slowdown=model:fast", names="--sim-faults 'slowdown=model:fast'", fix="e.g. model:1.05",
       id="sim-faults-bad-value"),
-    P("--dut", "qemu", names="--dut 'qemu'", fix="choose one of auto, board, sim", id="dut-qemu"),
+    P("--dut", "qemu", names="--dut qemu", fix="idf_tools.py install qemu-xtensa", id="dut-qemu-not-installed"),
+    P("--dut", "espemu", names="--dut 'espemu'", fix="choose one of auto, board, sim", id="dut-unknown"),
     # ---- python -m host quantize / analyse / reference (exit 2, `error: ...`)
     H("quantize", "{missing_pt}", "--out", "{out}", names="{missing_pt}", fix="check the path",
       id="quantize-missing-model"),
