@@ -3,8 +3,8 @@
 The method is the one of esp-dl's `examples/tutorial/how_to_quantize_model/quantize_yolo11n`
 (`yolo11n_qat.py`, `trainer.py`): start from the calibrated int8 graph (here exactly the graph the
 `int8` preset makes: same export, calibration set and setting; `espdl_quantize_onnx` with
-`skip_export=True`), run it fake-quantized with `TorchExecutor.forward_with_gradient` (every
-quantizer passes the gradient straight through inside its range and zero outside it), score the
+`skip_export=True`), run it fake-quantized with `TorchExecutor.forward_with_gradient` (straight-through
+quantizers: an activation's gradient passes inside its range and is zero outside it), score the
 six split-head outputs with ultralytics' YOLO11 detection loss (`v8DetectionLoss`: task-aligned
 assignment, BCE class loss, CIoU + DFL box loss) against labelled images, and update the float
 weights and biases with SGD. The exponents (scales) found by calibration stay fixed, as in the
@@ -16,8 +16,9 @@ What differs from the example, and why:
 - Only Conv/Gemm weights and biases are trained. The example trains `TrainableGraph(graph).parameters()`,
   which also holds the graph's other float constants (the attention's 1/sqrt(d) scale, Resize
   scales): those are part of the architecture, not weights.
-- The per-tensor activation quantizers run as one fused torch kernel during training (same values,
-  same gradient; `_fused_fake_quant_delegates`), which makes a step about 1.6x faster.
+- The per-tensor activation quantizers run as one fused torch kernel during training (per quantizer
+  the same values and gradient; over the whole network the gradients agree to ~1e-6, float summation
+  order; `_fused_fake_quant_delegates`), which makes a step about 1.6x faster.
 - CPU, a fixed seed and a fixed image order per epoch; no evaluation between epochs (the harness
   measures accuracy afterwards with tools/compare_recipes.py).
 

@@ -83,6 +83,13 @@ def test_second_call_is_served_from_the_cache(trained, tiny_onnx, calib_dir, cac
     assert again.cached and again.sha256 == trained.sha256 and again.espdl_path == trained.espdl_path
 
 
+def test_a_rebuilt_entry_has_the_same_bytes(trained, tiny_onnx, calib_dir, labelled, tmp_path) -> None:
+    """Seeded, fixed-order training: the same inputs in an empty cache give the same .espdl."""
+    again = quantize_model(tiny_onnx, imgsz=IMGSZ, calib_dir=calib_dir, cache_root=tmp_path / "cache",
+                           preset=_qat_preset(labelled))
+    assert not again.cached and again.sha256 == trained.sha256
+
+
 def test_the_cache_key_holds_the_training_settings(trained, tiny_onnx, calib_dir, cache_root, labelled,
                                                    tmp_path) -> None:
     """A copy of the data set elsewhere is the same key (content, not path); one changed label is not."""
