@@ -38,6 +38,7 @@ def pattern(n: int, mul: int = 7, add: int = 3) -> bytes:
 def goldens() -> list[tuple[str, str, Any]]:
     """(name, kind, value) for every golden; kind is request, record or chunk."""
     image = pattern(640 * 480 * 3, 13, 1)
+    small_image = pattern(320 * 240 * 3, 5, 9)
     dump_data = pattern(40, 11, 250)
     out: list[tuple[str, str, Any]] = [
         ("req_info", "request", m.request(m.INFO, 1)),
@@ -47,6 +48,9 @@ def goldens() -> list[tuple[str, str, Any]]:
         ("req_dump", "request", m.request(m.DUMP, 4)),
         ("req_bench", "request", m.bench_request(5, 2, 10)),
         ("req_profile", "request", m.request(m.PROFILE, 6)),
+        # protocol 2: a queued detect (uploads while the previous queued image computes)
+        ("req_detect_queue", "request", m.detect_request(7, 320, 240, small_image, chunk=4096, window=16,
+                                                         score_thr=0.25, nms_thr=0.7, top_k=10, queue=True)),
         ("rec_boot", "record", m.boot_record("poweron", SHA_A, "ok", SHA_B)),
         ("rec_info", "record", m.info_record(
             1, chip="esp32p4", rev=100, cores=2, idf="v5.5.1", espdl="3.3.9", app_version="0.1.0",
@@ -55,7 +59,7 @@ def goldens() -> list[tuple[str, str, Any]]:
             outputs=[m.tensor_info("box0", [1, 80, 80, 64], -3), m.tensor_info("score0", [1, 80, 80, 80], -2)],
             heap={"internal_free": 401232, "internal_min": 380000, "internal_largest": 245760,
                   "spiram_free": 25165824, "spiram_min": 18000000, "spiram_largest": 16777216},
-            max_image=1228800, chunk_max=8192, win_max=16, console="uart", selftest="pass")),
+            max_image=1228800, chunk_max=8192, win_max=16, queue=2, console="uart", selftest="pass")),
         ("rec_ready", "record", m.ready_record(3, 17, 4096, 16, 225)),
         ("rec_ack", "record", m.ack_record(17, 42)),
         ("rec_nak", "record", m.nak_record(17, 7)),
@@ -73,6 +77,9 @@ def goldens() -> list[tuple[str, str, Any]]:
         ("rec_profile", "record", m.profile_record(6, 249, 2541000)),
         ("rec_selftest", "record", m.selftest_record(2, True, 2600123)),
         ("rec_error", "record", m.error_record(0, m.E_BAD_CRC, "request CRC mismatch\n(\u00b5C \u20ac)\t\x01")),
+        # what both services answer to a third queued upload while two images are held
+        ("rec_error_busy", "record", m.error_record(8, m.E_BUSY, "the device holds 2 queued images (its queue is 2): "
+                                                                 "wait for a detect answer before the next upload")),
         ("chunk_small", "chunk", {"up": 17, "seq": 3, "flags": 0, "payload_hex": pattern(48).hex()}),
         ("chunk_last", "chunk", {"up": 255, "seq": 299, "flags": 0, "payload_hex": pattern(5, 1, 0xFD).hex()}),
     ]
@@ -108,7 +115,7 @@ def streams(frames: dict[str, bytes]) -> list[tuple[str, str, bytes]]:
     bad_req[12] ^= 0x01
     device = (b"\x00\xff noise @HI" + frames["req_info"] + b"\xa5" + frames["chunk_small"] + bytes(bad_chunk)
               + bytes(bad_req) + frames["req_detect"][:30] + frames["chunk_last"] + b"@HIL {}\n"
-              + frames["req_dump"])
+              + frames["req_dump"] + frames["req_detect_queue"])
     bad_rec = bytearray(frames["rec_ack"])
     bad_rec[15] ^= 0x02
     host = (b"ESP-ROM:esp32p4-eco2-20240710\r\nI (25) boot: ESP-IDF v5.5.1\r\n" + frames["rec_boot"]

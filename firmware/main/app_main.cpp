@@ -35,6 +35,7 @@ void serve(void *)
     limits.window_max = CONFIG_HIL_WINDOW_MAX;
     limits.rx_buffer = transport.rx_buffer();
     limits.upload_timeout_ms = CONFIG_HIL_UPLOAD_TIMEOUT_MS;
+    limits.queue = CONFIG_HIL_QUEUE_DEPTH;
     hil::Service service(backend, limits);
 
     // The boot record: the host learns that the device (re)started and in which state.
@@ -42,8 +43,11 @@ void serve(void *)
                                   model.model_sha256()));
 
     static uint8_t buf[4096];
+    // While a queued detect computes on the worker task, its end is noticed in poll(): read with a one-tick
+    // timeout then, so the answer leaves at most one tick (1 ms at CONFIG_FREERTOS_HZ=1000) after the result.
+    const uint32_t tick_ms = portTICK_PERIOD_MS > 0 ? portTICK_PERIOD_MS : 1;
     while (true) {
-        const size_t n = transport.read(buf, sizeof(buf), 50);
+        const size_t n = transport.read(buf, sizeof(buf), service.computing() ? tick_ms : 50);
         if (n > 0) {
             service.feed(buf, n);
         }

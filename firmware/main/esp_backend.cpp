@@ -3,7 +3,9 @@
 
 #include "device_info.hpp"
 #include "esp_heap_caps.h"
+#include "esp_log.h"
 #include "esp_timer.h"
+#include "sdkconfig.h"
 
 namespace hil_fw {
 
@@ -71,6 +73,68 @@ void EspBackend::detect(const uint8_t *image, const hil::DetectParams &p, std::v
     StageTimes t;
     model_.detect(image, p.width, p.height, p.score_thr, p.nms_thr, p.top_k, boxes, &t);
     *us = {t.pre_us, t.model_us, t.post_us};
+}
+
+void EspBackend::worker_entry(void *self)
+{
+    static_cast<EspBackend *>(self)->worker_loop();
+}
+
+void EspBackend::worker_loop()
+{
+    while (true) {
+        ulTaskNotifyTake(pdTRUE, portMAX_DELAY);
+        if (job_state_.load(std::memory_order_acquire) != kQueued) {
+            continue;
+        }
+        job_boxes_.clear();
+        detect(job_image_, job_params_, &job_boxes_, &job_us_);
+        job_state_.store(kDone, std::memory_order_release);  // the protocol task polls for it
+    }
+}
+
+void EspBackend::start_detect(const uint8_t *image, const hil::DetectParams &params)
+{
+    if (worker_ == nullptr) {
+        // The other core where there is one; below the protocol task's priority on a single core, so that
+        // uploads still go on (between esp-dl's layers) while the model runs.
+        const BaseType_t core = CONFIG_FREERTOS_NUMBER_OF_CORES > 1 ? 1 : 0;
+        const UBaseType_t priority = uxTaskPriorityGet(nullptr) > 1 ? uxTaskPriorityGet(nullptr) - 1 : 1;
+        if (xTaskCreatePinnedToCore(worker_entry, "hil_detect", CONFIG_HIL_TASK_STACK, this, priority, &worker_,
+                                    core) != pdPASS) {
+            worker_ = nullptr;
+            ESP_LOGW("hil", "no worker task for queued detects: they run one at a time");
+        }
+    }
+    job_image_ = image;
+    job_params_ = params;
+    if (worker_ == nullptr) {  // synchronous: computed now, reported by the next detect_done()
+        job_boxes_.clear();
+        detect(image, params, &job_boxes_, &job_us_);
+        job_state_.store(kSynchronous, std::memory_order_release);
+        return;
+    }
+    job_state_.store(kQueued, std::memory_order_release);
+    xTaskNotifyGive(worker_);
+}
+
+bool EspBackend::detect_done(bool wait, std::vector<hil::BoxOut> *boxes, hil::StageUs *us)
+{
+    int state = job_state_.load(std::memory_order_acquire);
+    if (state == kIdle) {
+        return false;
+    }
+    while (state == kQueued) {
+        if (!wait) {
+            return false;
+        }
+        vTaskDelay(1);  // the worker is computing (a drain: some other request waits for it)
+        state = job_state_.load(std::memory_order_acquire);
+    }
+    *boxes = job_boxes_;
+    *us = job_us_;
+    job_state_.store(kIdle, std::memory_order_release);
+    return true;
 }
 
 void EspBackend::rerun(hil::StageUs *us)

@@ -30,6 +30,7 @@ class DutOptions:
     flash_baud: int = 921600
     sim_faults: str = ""
     sim_seed: int = 0
+    sim_link: str = "none"  # the sim's link and device-time model: none, uart2m, usj (host/dut/sim/link.py)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--shard", dict(default=None, help="I/N: run only shard I (0-based) of N of the images and the dataset, "
                                         "split deterministically (one CI runner of N)")),
     ("--model", dict(default=None, help="model .pt/.yaml/.onnx/.espdl (default: the bundled fixture model)")),
-    ("--preset", dict(default="int8", help="quantization preset: int8, mixed, tutorial")),
+    ("--preset", dict(default="int8", help="quantization preset: int8, mixed, tutorial, qat")),
     ("--imgsz", dict(type=int, default=320, help="model input size (a multiple of 32)")),
     ("--calib", dict(default=None, help="calibration image folder (default fixtures/calib)")),
     ("--images", dict(default=str(DEFAULT_IMAGES), help="folder of test images for the detection tests")),
@@ -66,6 +66,9 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--accuracy-tolerance", dict(type=float, default=0.0, help="allowed mAP50-95 shortfall against the baseline")),
     ("--sim-faults", dict(default="", help="fault plan for the simulated DUT (harness self-tests)")),
     ("--sim-seed", dict(type=int, default=0, help="seed of the simulated DUT's latency noise")),
+    ("--sim-link", dict(default="none", help="link and device-time model of the simulated DUT: none (the pty as "
+                                             "fast as it goes), uart2m (2 Mbaud 8N1), usj (USB-Serial-JTAG); "
+                                             "the modelled ones also take the modelled chip compute time")),
     ("--firmware-config", dict(default="uart", help="firmware config (sdkconfig.ci.<name>) to build and flash")),
     ("--dut-timeout", dict(type=float, default=120.0, help="seconds to wait for any one device answer")),
 ]
@@ -107,6 +110,7 @@ class HilOptions:
     sim_seed: int
     firmware_config: str
     dut_timeout: float
+    sim_link: str = "none"
 
     @classmethod
     def from_getoption(cls, getoption: Callable[..., Any]) -> "HilOptions":
@@ -128,14 +132,14 @@ class HilOptions:
             max_map_drop=getoption("max_map_drop"), accuracy_baselines=Path(getoption("accuracy_baselines")),
             accuracy_tolerance=getoption("accuracy_tolerance"), sim_faults=getoption("sim_faults") or "",
             sim_seed=getoption("sim_seed"), firmware_config=getoption("firmware_config"),
-            dut_timeout=getoption("dut_timeout"),
+            dut_timeout=getoption("dut_timeout"), sim_link=getoption("sim_link", default=None) or "none",
         )
 
     def dut_options(self) -> DutOptions:
         return DutOptions(target=self.target, port=self.port, timeout_s=self.dut_timeout,
                           firmware_config=self.firmware_config,
                           flash_baud=int(os.environ.get("ESPBAUD", "921600")),
-                          sim_faults=self.sim_faults, sim_seed=self.sim_seed)
+                          sim_faults=self.sim_faults, sim_seed=self.sim_seed, sim_link=self.sim_link)
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -219,8 +223,9 @@ def _check_folders(o: HilOptions) -> None:
 
 
 def _check_dut(o: HilOptions) -> None:
-    if o.dut not in CHOICES:
-        raise HarnessError(f"--dut {o.dut!r} is unknown; choose one of {', '.join(CHOICES)}")
+    from host.dut.select import check_requested
+
+    check_requested(o.dut)
     if o.hardware_map is not None:
         from host.dut.hardware_map import load_map, matching
 
@@ -232,11 +237,13 @@ def _check_dut(o: HilOptions) -> None:
 
 def _check_sim(o: HilOptions) -> None:
     from host.dut.sim.faults import FaultPlan
+    from host.dut.sim.link import link_model
 
     try:
         FaultPlan.parse(o.sim_faults).stage_slowdown()
     except HarnessError as exc:
         raise HarnessError(f"--sim-faults {o.sim_faults!r}: {exc}") from None
+    link_model(o.sim_link)
 
 
 #: Every configure-time check, in the order a user would fix them.

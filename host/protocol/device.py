@@ -5,11 +5,17 @@ same window arithmetic; tests/host/protocol/test_protocol_device.py runs both on
 streams and compares their answers). A simulated DUT implements `DeviceBackend` (run the .espdl in
 an emulator, report modelled timings) and feeds the bytes it reads from its pty into
 `DeviceService.feed`, writing what `backend.send` receives back to the pty.
+
+Queued detects (protocol 2, docs/protocol.md 2.4.1): the service holds at most `Limits.queue` images
+(one the backend computes, one uploading or waiting); `backend.submit_detect` starts a computation and
+`backend.detect_done` reports its end, so uploads go on while the backend computes. Every request that
+is not a queued detect first waits for the queued ones (their answers come first, in order).
 """
 
 from __future__ import annotations
 
 import abc
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -41,6 +47,7 @@ class Limits:
     window_max: int = 16
     rx_buffer: int = 65536  # bytes the transport holds unread; bounds the window
     upload_timeout_ms: int = 3000
+    queue: int = m.QUEUE_DEPTH  # images held for queued detects: one computing, one uploading or waiting
 
 
 @dataclass
@@ -93,6 +100,21 @@ class DeviceBackend(abc.ABC):
     @abc.abstractmethod
     def detect(self, image: bytes, params: DetectParams) -> tuple[list[Box], StageUs]: ...
 
+    def submit_detect(self, image: bytes, params: DetectParams) -> None:
+        """Queued detect (protocol 2): start detecting on `image` and return; `detect_done` reports the end.
+
+        The default computes right here, synchronously (a backend without concurrency still serves queued
+        detects, one after the other). The image stays the backend's until forget_image(), as with detect().
+        """
+        self._sync_result = self.detect(image, params)
+
+    def detect_done(self, wait: bool) -> tuple[list[Box], StageUs] | None:
+        """The result of the detect `submit_detect` started, once it has finished (None while it runs, or when
+        none was started); with `wait`, block until it has finished."""
+        result = getattr(self, "_sync_result", None)
+        self._sync_result = None
+        return result
+
     @abc.abstractmethod
     def rerun(self) -> StageUs: ...
 
@@ -119,6 +141,15 @@ def _is_number(v: Any) -> bool:
 
 
 @dataclass
+class QueuedJob:
+    """A queued detect whose image arrived whole: waiting for the backend, or being computed."""
+
+    params: DetectParams
+    image: bytearray
+    upload_us: int
+
+
+@dataclass
 class DeviceService:
     """Feed host bytes in; records come out through backend.send."""
 
@@ -131,9 +162,13 @@ class DeviceService:
     def __post_init__(self) -> None:
         self._decoder = RequestDecoder(max_payload=self.limits.chunk_max)
         self._rx: UploadReceiver | None = None
-        self._pending: DetectParams | None = None
-        self._image: bytearray | None = None
+        self._pending: DetectParams | None = None  # the request of the upload in progress
+        self._upload: bytearray | None = None  # its image buffer
+        self._upload_queued = False  # the upload is a queued detect's
+        self._image: bytearray | None = None  # the image of the last finished detect (bench reruns it)
         self._have_image = False
+        self._running: QueuedJob | None = None  # the queued detect the backend computes
+        self._waiting: deque[QueuedJob] = deque()  # queued detects uploaded whole, not started yet
         self._next_upload_id = 0
         self._last_activity_us = 0
         self._ready_us = 0
@@ -141,6 +176,17 @@ class DeviceService:
     @property
     def uploading(self) -> bool:
         return self._rx is not None
+
+    @property
+    def computing(self) -> bool:
+        """A queued detect is being computed or waits for the backend."""
+        return self._running is not None or bool(self._waiting)
+
+    @property
+    def images_held(self) -> int:
+        """Image buffers the service holds: uploading, waiting, computing, and the last detect's (at most 2)."""
+        return ((self._upload is not None) + len(self._waiting) + (self._running is not None)
+                + (self._image is not None))
 
     def _send(self, body: dict[str, Any]) -> None:
         self.backend.send(encode_line(body))
@@ -160,10 +206,12 @@ class DeviceService:
                 self._bad(event)
 
     def poll(self) -> None:
-        """Call every few hundred ms: expires a stalled upload."""
+        """Call every few hundred ms (and whenever a queued detect may have finished): expires a stalled upload,
+        answers the queued detects the backend has finished and starts the next one."""
         if self._rx is not None and (self.backend.now_us() - self._last_activity_us
                                      > self.limits.upload_timeout_ms * 1000):
             self._abort_upload(m.E_UPLOAD_TIMEOUT, "no valid chunk within the upload timeout; send detect again")
+        self._collect(wait=False)
 
     # ------------------------------------------------------------------ events
 
@@ -189,16 +237,20 @@ class DeviceService:
                 self._send(reply)
 
     def _drop_image(self) -> None:
+        """Forget the last detect's image (the model's tensors stop being that detect's)."""
         if self._image is not None:
             self.backend.forget_image()
             self._image = None
         self._have_image = False
 
+    def _end_upload(self) -> None:
+        self._rx = None
+        self._upload = None
+        self._decoder.max_payload = self.limits.chunk_max
+
     def _abort_upload(self, code: str, message: str) -> None:
         req_id = self._pending.id if self._pending else 0
-        self._rx = None
-        self._decoder.max_payload = self.limits.chunk_max
-        self._drop_image()
+        self._end_upload()
         self._error(req_id, code, message)
 
     def _require_model(self, req_id: int) -> bool:
@@ -208,6 +260,32 @@ class DeviceService:
         self._error(req_id, *problem)
         return False
 
+    # ------------------------------------------------------------------ queued detects
+
+    def _start_next(self) -> None:
+        if self._running is not None or not self._waiting:
+            return
+        job = self._waiting.popleft()
+        self._drop_image()  # the model's tensors are about to be this job's
+        self._running = job
+        self.backend.submit_detect(bytes(job.image), job.params)
+
+    def _collect(self, wait: bool) -> None:
+        """Answer every queued detect the backend has finished (with `wait`: all of them, blocking)."""
+        while self._running is not None:
+            result = self.backend.detect_done(wait)
+            if result is None:
+                return
+            job, self._running = self._running, None
+            boxes, us = result
+            self._image, self._have_image = job.image, True  # the last detect: bench and dump use it
+            p = job.params
+            self._send(m.detect_record(p.id, p.width, p.height, boxes, us.pre, us.model, us.post, job.upload_us))
+            self._start_next()
+
+    def _drain(self) -> None:
+        self._collect(wait=True)
+
     # ------------------------------------------------------------------ requests
 
     def _request(self, req: dict[str, Any]) -> None:
@@ -215,6 +293,9 @@ class DeviceService:
         if not isinstance(kind, str) or not _is_int(req_id) or not 1 <= req_id <= 0x7FFFFFFF:
             self._error(0, m.E_BAD_REQUEST, 'a request needs a string "t" and an integer "id" in 1..2^31-1')
             return
+        queued = kind == m.DETECT and req.get("queue") is True
+        if not queued:
+            self._drain()  # the queued detects are answered first, in order
         if self._rx is not None:
             self._abort_upload(m.E_UPLOAD_ABORTED, "a new request arrived before the upload finished")
         handler = {m.INFO: self._info, m.SELFTEST: self._selftest, m.DETECT: self._detect, m.DUMP: self._dump,
@@ -227,7 +308,8 @@ class DeviceService:
 
     def _info(self, req_id: int, req: dict[str, Any]) -> None:
         self._send(m.info_record(req_id, **self.backend.info(), max_image=self.limits.max_image,
-                                 chunk_max=self.limits.chunk_max, win_max=self.limits.window_max))
+                                 chunk_max=self.limits.chunk_max, win_max=self.limits.window_max,
+                                 queue=self.limits.queue))
 
     def _selftest(self, req_id: int, req: dict[str, Any]) -> None:
         if self._require_model(req_id):
@@ -282,12 +364,14 @@ class DeviceService:
               and _is_int(size) and size == w * h * 3 and _is_int(crc) and 0 <= crc <= 0xFFFFFFFF
               and _is_int(chunk) and 1 <= chunk <= 1 << 30 and _is_int(win) and 1 <= win <= 1 << 30
               and _is_int(top_k) and 1 <= top_k <= 1000 and _is_number(score) and 0.0 < score <= 1.0
-              and _is_number(nms) and 0.0 < nms <= 1.0 and float32(score) < 1.0)
+              and _is_number(nms) and 0.0 < nms <= 1.0 and float32(score) < 1.0
+              and isinstance(req.get("queue", False), bool))
         if not ok:
             self._error(req_id, m.E_BAD_REQUEST,
                         'detect needs w,h in 1..65535, fmt "rgb888", size = w*h*3, crc (u32); optional chunk, '
-                        "win, topk in 1..1000, score in (0,1), nms in (0,1]")
+                        "win, topk in 1..1000, score in (0,1), nms in (0,1], queue (bool)")
             return
+        queued = req.get("queue") is True
         if size > self.limits.max_image:
             self._error(req_id, m.E_TOO_LARGE, f"image of {size} bytes exceeds the firmware maximum "
                                                f"{self.limits.max_image} (CONFIG_HIL_MAX_IMAGE_BYTES)")
@@ -296,31 +380,41 @@ class DeviceService:
         if why is not None:
             self._error(req_id, m.E_BAD_REQUEST, f"the model cannot take a {w}x{h} image: {why}")
             return
-        self._drop_image()
-        self._image = self.backend.alloc_image(size)
-        if self._image is None:
+        jobs = (self._running is not None) + len(self._waiting)
+        if queued and jobs >= self.limits.queue:
+            self._error(req_id, m.E_BUSY, f"the device holds {jobs} queued images (its queue is {self.limits.queue}): "
+                                          "wait for a detect answer before the next upload")
+            return
+        if jobs == 0:
+            self._drop_image()  # the previous image is replaced even if this upload fails
+        self._upload = self.backend.alloc_image(size)
+        if self._upload is None:
             self._error(req_id, m.E_NO_MEMORY, f"cannot allocate {size} bytes for the image")
             return
+        self._upload_queued = queued
         chunk = min(chunk, self.limits.chunk_max)
         window = max(1, min(win, self.limits.window_max, self.limits.rx_buffer // (chunk + CHUNK_OVERHEAD)))
         self._pending = DetectParams(req_id, w, h, size, crc, chunk, window, float32(score), float32(nms), top_k)
         self._next_upload_id = 1 if self._next_upload_id == 255 else self._next_upload_id + 1
-        self._rx = UploadReceiver(self._next_upload_id, size, chunk, self._image)
+        self._rx = UploadReceiver(self._next_upload_id, size, chunk, self._upload)
         self._decoder.max_payload = chunk
         self._last_activity_us = self._ready_us = self.backend.now_us()
         self._send(m.ready_record(req_id, self._next_upload_id, chunk, window, self._rx.n))
 
     def _finish_upload(self) -> None:
-        assert self._pending is not None and self._image is not None
+        assert self._pending is not None and self._upload is not None
         upload_us = self.backend.now_us() - self._ready_us
-        self._rx = None
-        self._decoder.max_payload = self.limits.chunk_max
-        params = self._pending
-        if crc32(bytes(self._image)) != params.crc:
-            self._drop_image()
+        image, params = self._upload, self._pending
+        self._end_upload()
+        if crc32(bytes(image)) != params.crc:
             self._error(params.id, m.E_IMAGE_CRC, "all chunks arrived but the image CRC differs: send detect again")
             return
-        boxes, us = self.backend.detect(bytes(self._image), params)
+        if self._upload_queued:
+            self._waiting.append(QueuedJob(params, image, upload_us))
+            self._start_next()
+            return
+        self._image = image
+        boxes, us = self.backend.detect(bytes(image), params)
         self._have_image = True
         self._send(m.detect_record(params.id, params.width, params.height, boxes, us.pre, us.model, us.post,
                                    upload_us))

@@ -36,9 +36,13 @@ E_MODEL_MISSING = "model_missing"  # no model partition, or it holds no PDL3 pac
 E_MODEL_SHA256 = "model_sha256"  # the pack's stored sha256 does not match its bytes
 E_MODEL_LOAD = "model_load"  # esp-dl could not load or build the model
 E_NO_MEMORY = "no_memory"  # an allocation failed
+E_BUSY = "busy"  # a queued detect while the device already holds its `queue` images (protocol 2)
 ERROR_CODES = (E_BAD_CRC, E_BAD_JSON, E_BAD_REQUEST, E_UNKNOWN, E_TOO_LARGE, E_UPLOAD_TIMEOUT,
                E_UPLOAD_ABORTED, E_IMAGE_CRC, E_NO_IMAGE, E_MODEL_MISSING, E_MODEL_SHA256,
-               E_MODEL_LOAD, E_NO_MEMORY)
+               E_MODEL_LOAD, E_NO_MEMORY, E_BUSY)
+
+#: Images a protocol-2 device holds for queued detects: one computing, one uploading or waiting.
+QUEUE_DEPTH = 2
 
 DUMP_PART_BYTES = 3072  # raw bytes per "part" record (4096 base64 characters)
 STAGES = ("pre", "model", "post")
@@ -60,12 +64,20 @@ def encode_request(body: dict[str, Any]) -> bytes:
 
 def detect_request(req_id: int, width: int, height: int, image: bytes, *, chunk: int = 4096,
                    window: int = 16, score_thr: float = DEFAULT_THRESHOLDS.score_thr,
-                   nms_thr: float = DEFAULT_THRESHOLDS.nms_thr, top_k: int = DEFAULT_THRESHOLDS.top_k) -> dict[str, Any]:
-    """Ask the device to receive an RGB888 image (then detect on it). Thresholds are float32."""
+                   nms_thr: float = DEFAULT_THRESHOLDS.nms_thr, top_k: int = DEFAULT_THRESHOLDS.top_k,
+                   queue: bool = False) -> dict[str, Any]:
+    """Ask the device to receive an RGB888 image (then detect on it). Thresholds are float32.
+
+    queue=True (protocol 2) makes it a queued detect: the device takes the upload while it still computes an
+    earlier queued image, and answers each queued detect in request order once it has run.
+    """
     if len(image) != width * height * 3:
         raise ValueError(f"RGB888 image of {width}x{height} needs {width * height * 3} bytes, got {len(image)}")
-    return request(DETECT, req_id, w=width, h=height, fmt="rgb888", size=len(image), crc=crc32(image),
+    body = request(DETECT, req_id, w=width, h=height, fmt="rgb888", size=len(image), crc=crc32(image),
                    chunk=chunk, win=window, score=float32(score_thr), nms=float32(nms_thr), topk=top_k)
+    if queue:
+        body["queue"] = True
+    return body
 
 
 def bench_request(req_id: int, warmup: int, runs: int) -> dict[str, Any]:
@@ -91,18 +103,20 @@ HEAP_FIELDS = ("internal_free", "internal_min", "internal_largest", "spiram_free
 def info_record(req_id: int, *, chip: str, rev: int, cores: int, idf: str, espdl: str, app_version: str,
                 app_sha256: str, model_state: str, model_name: str, model_sha256: str, pack_sha256: str,
                 inputs: Sequence[dict[str, Any]], outputs: Sequence[dict[str, Any]], heap: dict[str, int],
-                max_image: int, chunk_max: int, win_max: int, console: str, selftest: str) -> dict[str, Any]:
+                max_image: int, chunk_max: int, win_max: int, queue: int, console: str,
+                selftest: str) -> dict[str, Any]:
     """Everything a result's provenance needs: chip and revision, versions, app and model identity, memory.
 
     model_sha256 is the sha256 of the .espdl file inside the pack (the host's artifact id);
-    pack_sha256 is the PDL3 header digest that esp-dl verified at boot.
+    pack_sha256 is the PDL3 header digest that esp-dl verified at boot. queue: the images the device holds
+    for queued detects (protocol 2; 2 = pipelined: one computing while the next uploads).
     """
     return {"t": INFO, "id": req_id, "ok": True, "proto": PROTOCOL_VERSION, "chip": chip, "rev": rev,
             "cores": cores, "idf": idf, "espdl": espdl, "app_version": app_version, "app_sha256": app_sha256,
             "model": model_state, "model_name": model_name, "model_sha256": model_sha256,
             "pack_sha256": pack_sha256, "inputs": list(inputs), "outputs": list(outputs),
             "heap": {k: int(heap[k]) for k in HEAP_FIELDS}, "max_image": max_image, "chunk_max": chunk_max,
-            "win_max": win_max, "console": console, "selftest": selftest}
+            "win_max": win_max, "queue": queue, "console": console, "selftest": selftest}
 
 
 def ready_record(req_id: int, upload_id: int, chunk: int, window: int, chunks: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: queued detects (pipelined uploads), "queue" in info, error "busy"
 
 # A record line: SENTINEL + canonical JSON object + b" " + 8 lowercase hex digits of crc32(JSON) + b"\n".
 SENTINEL = b"@HIL "

@@ -4,8 +4,11 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "esp_timer.h"
@@ -18,6 +21,10 @@ struct hil_host_task {
     void *arg = nullptr;
     UBaseType_t priority = 0;
     std::string name;
+    // The task's notification value (xTaskNotifyGive / ulTaskNotifyTake).
+    std::mutex notify_mutex;
+    std::condition_variable notify_cv;
+    uint32_t notify_value = 0;
 };
 
 namespace {
@@ -108,6 +115,41 @@ void vTaskPrioritySet(TaskHandle_t task, UBaseType_t priority)
 BaseType_t xPortGetCoreID(void)
 {
     return 0;
+}
+
+BaseType_t xTaskNotifyGive(TaskHandle_t task)
+{
+    if (task == nullptr) {
+        std::fprintf(stderr, "FreeRTOS host: xTaskNotifyGive(NULL)\n");
+        std::abort();
+    }
+    {
+        std::lock_guard<std::mutex> lock(task->notify_mutex);
+        ++task->notify_value;
+    }
+    task->notify_cv.notify_all();
+    return pdPASS;
+}
+
+uint32_t ulTaskNotifyTake(BaseType_t clear_on_exit, TickType_t ticks)
+{
+    hil_host_task *task = t_current;
+    if (task == nullptr) {
+        std::fprintf(stderr, "FreeRTOS host: ulTaskNotifyTake outside a task\n");
+        std::abort();
+    }
+    std::unique_lock<std::mutex> lock(task->notify_mutex);
+    const auto ready = [task] { return task->notify_value != 0; };
+    if (ticks == portMAX_DELAY) {
+        task->notify_cv.wait(lock, ready);
+    } else {
+        task->notify_cv.wait_for(lock, std::chrono::milliseconds(pdTICKS_TO_MS(ticks)), ready);
+    }
+    const uint32_t value = task->notify_value;
+    if (value != 0) {
+        task->notify_value = clear_on_exit ? 0 : value - 1;
+    }
+    return value;
 }
 
 }  // extern "C"

@@ -8,12 +8,18 @@ postprocess - esp-dl's own C++ built for the host (host.espdl_cpp) when it build
 Python; the info record's `prepost` field says which ran, and why when it is the fallback. Timings come
 from `LatencyModel`, never from the host's clock. Faults from a `FaultPlan` are injected at the byte,
 request, record and result level.
+
+Queued detects (protocol 2) run on a worker thread, as the firmware runs them on a worker task, so the
+next upload goes on while one image computes. With a modelled link (`--sim-link uart2m|usj`,
+host.dut.sim.link) every model operation also takes the modelled chip time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,8 +48,25 @@ def sim_app_sha256() -> str:
     return digest.hexdigest()
 
 
+@dataclass
+class SimJob:
+    """One queued detect on the worker thread."""
+
+    image: bytes
+    params: DetectParams
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[list[Box], StageUs] | None = None
+    error: BaseException | None = None
+
+
 class SimModelRunner(DeviceBackend):
     """What the firmware's model runner does, in Python: emulator, ESP-DL-exact pre/post, modelled timings."""
+
+    #: take the modelled chip time for every model operation (a modelled `--sim-link`); set by SimDevice
+    compute_wait = False
+    #: called on the worker thread when a queued detect has finished (wakes the sim's loop); set by SimDevice
+    on_job_done: Callable[[], None] | None = None
+    _job: SimJob | None = None
 
     def __init__(self, pack: bytes, target: str, write: Callable[[bytes], None], faults: FaultPlan,
                  seed: int = 0, rev: int = 100, model_name: str | None = None) -> None:
@@ -116,15 +139,57 @@ class SimModelRunner(DeviceBackend):
             return str(exc)
         return None
 
+    def _chip_time(self, started: float, us: int) -> None:
+        """In a modelled link mode, take the modelled chip time `us` (counted from `started`)."""
+        if self.compute_wait:
+            left = started + us / 1e6 - time.monotonic()
+            if left > 0:
+                time.sleep(left)
+
     def detect(self, image: bytes, params: DetectParams) -> tuple[list[Box], StageUs]:
+        started = time.monotonic()
         rgb = np.frombuffer(image, dtype=np.uint8).reshape(params.height, params.width, 3)
         stages = self.pipeline.detect(rgb, Thresholds(params.score_thr, params.nms_thr, params.top_k), self.taps)
         self.last = {"input": stages.input_tensor, "outputs": stages.raw.tensors, "exponents": stages.raw.exponents}
         t = self._timings()[0]
+        self._chip_time(started, t["pre"] + t["model"] + t["post"])
         return stages.boxes, StageUs(t["pre"], t["model"], t["post"])
 
+    def submit_detect(self, image: bytes, params: DetectParams) -> None:
+        """Queued detect: computed on a worker thread (the firmware's worker task); detect_done() collects it."""
+        if self._job is not None:
+            raise RuntimeError("the sim's service started a second queued detect while one runs")
+        job = self._job = SimJob(image, params)
+        threading.Thread(target=self._run_job, args=(job,), name="sim-detect", daemon=True).start()
+
+    def _run_job(self, job: SimJob) -> None:
+        try:
+            job.result = self.detect(job.image, job.params)
+        except BaseException as exc:  # re-raised in the service's thread by detect_done()
+            job.error = exc
+        job.done.set()
+        if self.on_job_done is not None:
+            self.on_job_done()
+
+    def detect_done(self, wait: bool) -> tuple[list[Box], StageUs] | None:
+        job = self._job
+        if job is None or not job.done.wait(None if wait else 0):
+            return None
+        self._job = None
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def abandon_job(self) -> None:
+        """A reset: let a running queued detect finish (the emulator is not re-entrant) and drop its result."""
+        job, self._job = self._job, None
+        if job is not None:
+            job.done.wait()
+
     def rerun(self) -> StageUs:
+        started = time.monotonic()
         t = self._timings()[0]
+        self._chip_time(started, t["pre"] + t["model"] + t["post"])
         return StageUs(t["pre"], t["model"], t["post"])
 
     def forget_image(self) -> None:
@@ -133,15 +198,20 @@ class SimModelRunner(DeviceBackend):
     def selftest(self) -> tuple[bool, int]:
         from host.espdl import selftest
 
+        started = time.monotonic()
         result = selftest(self.model, self.target, FIRMWARE_ESPDL_VERSION)
         self.last = None  # Model::test() overwrites the tensors of the last detect, as on the device
-        return result.ok and not self.faults.selftest_fail, self._timings()[0]["model"]
+        us = self._timings()[0]["model"]
+        self._chip_time(started, us)
+        return result.ok and not self.faults.selftest_fail, us
 
     def profile(self) -> tuple[list[LayerUs], int]:
+        started = time.monotonic()
         self.stream += 1
         layers = self.latency.profile(self.stream)
         types = {n.name: n.op_type for n in self.model.nodes}
         self.last = None
+        self._chip_time(started, sum(layers.values()))
         return [LayerUs(name, types[name], us) for name, us in layers.items()], sum(layers.values())
 
     def tensors(self) -> list[TensorView]:
@@ -205,20 +275,26 @@ class SimService(DeviceService):
 
     backend: SimModelRunner
 
-    def _info(self, req_id: int, req: dict[str, Any]) -> None:
-        record = m.info_record(req_id, **self.backend.info(), max_image=self.limits.max_image,
-                               chunk_max=self.limits.chunk_max, win_max=self.limits.window_max)
-        record["prepost"] = self.backend.prepost
-        self._send(record)
+    def _send(self, body: dict[str, Any]) -> None:
+        if body.get("t") == m.INFO and body.get("ok"):
+            body = {**body, "prepost": self.backend.prepost}
+        super()._send(body)
 
 
 class SimDevice:
-    """Feed it the host's bytes; it answers through `write`. Boots when the host first writes (the handshake)."""
+    """Feed it the host's bytes; it answers through `write`. Boots when the host first writes (the handshake).
+
+    compute_wait: take the modelled chip time for every model operation (a modelled `--sim-link`);
+    on_job_done: called from the worker thread when a queued detect finishes (call `poll()` then).
+    """
 
     def __init__(self, pack: bytes, target: str, write: Callable[[bytes], None], faults: FaultPlan | None = None,
-                 seed: int = 0, rev: int = 100, model_name: str | None = None) -> None:
+                 seed: int = 0, rev: int = 100, model_name: str | None = None, compute_wait: bool = False,
+                 on_job_done: Callable[[], None] | None = None) -> None:
         self.faults = faults or FaultPlan()
         self.backend = SimModelRunner(pack, target, write, self.faults, seed, rev, model_name)
+        self.backend.compute_wait = compute_wait
+        self.backend.on_job_done = on_job_done
         self._write = write
         self.service = self._new_service()
         self.model_sha256 = self.backend.model_sha256
@@ -230,7 +306,8 @@ class SimDevice:
 
     def boot(self, reason: str = "poweron") -> None:
         self.booted = True
-        self.service = self._new_service()  # a reset forgets uploads and images
+        self.backend.abandon_job()
+        self.service = self._new_service()  # a reset forgets uploads, queued detects and images
         self.backend.forget_image()
         self._write(b"ESP-ROM:esp32p4 (simulated)\nI (25) boot: sim DUT starting\n")
         self.backend.send(encode_line(m.boot_record(reason, self.backend.app_sha256, "ok", self.model_sha256)))

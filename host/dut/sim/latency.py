@@ -16,6 +16,8 @@ Calibrated on Espressif's published YOLO11n figures (esp-dl models/coco_detect/R
   its share of the MACs plus a fixed per-node overhead, which is what `profile` reports.
 Run-to-run noise is multiplicative and lognormal with a seeded generator (one stream per request),
 so a sim run is reproducible; `slowdown` multiplies a stage, for the latency gate's own tests.
+With a modelled link (`--sim-link uart2m|usj`, host/dut/sim/link.py) the sim also takes these times:
+every detect, bench run, selftest and profile lasts at least what this model reports for it.
 """
 
 from __future__ import annotations

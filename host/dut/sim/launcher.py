@@ -42,10 +42,16 @@ class SimProcess:
 
 
 def start_sim(pack: Path, target: str, faults: str = "", seed: int = 0, rev: int = 100,
-              timeout_s: float = 60.0) -> SimProcess:
-    """Spawn `python -m host.dut.sim` and wait for it to report its pty (it loads the model first)."""
+              timeout_s: float = 60.0, link: str = "none") -> SimProcess:
+    """Spawn `python -m host.dut.sim` and wait for it to report its pty (it loads the model first).
+
+    link: the sim's link and device-time model, none|uart2m|usj (host/dut/sim/link.py).
+    """
+    from host.dut.sim.link import link_model
+
+    link_model(link)  # an unknown name fails here, naming the choices
     cmd = [sys.executable, "-m", "host.dut.sim", "--pack", str(pack), "--target", target,
-           "--faults", faults, "--seed", str(seed), "--rev", str(rev)]
+           "--faults", faults, "--seed", str(seed), "--rev", str(rev), "--link", link]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # No inherited stdin/stderr: a sim holding its parent's pipes (pytest-xdist's channel to a worker) would hide
     # the parent's death; and it dies with its parent (Linux PR_SET_PDEATHSIG), never outliving a killed harness.

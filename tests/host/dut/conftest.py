@@ -35,8 +35,8 @@ def open_tiny_sim(tiny_pack):
 
     opened = []
 
-    def _open(faults: str = "", timeout_s: float = 10.0, seed: int = 0):
-        dut = open_sim(tiny_pack, "esp32p4", faults=faults, timeout_s=timeout_s, seed=seed)
+    def _open(faults: str = "", timeout_s: float = 10.0, seed: int = 0, link: str = "none"):
+        dut = open_sim(tiny_pack, "esp32p4", faults=faults, timeout_s=timeout_s, seed=seed, link=link)
         opened.append(dut)
         return dut
 

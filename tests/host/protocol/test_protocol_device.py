@@ -27,12 +27,14 @@ LIMITS = Limits(max_image=30000, chunk_max=1000, window_max=8, rx_buffer=4000, u
 class FakeBackend(DeviceBackend):
     """Twin of firmware/components/hil_protocol/test/fake_backend.hpp: fixed answers, manual clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, compute_us: int = 0) -> None:
         self.clock_us = 0
         self.sent: list[bytes] = []
         self.model_code: str | None = None
         self.current = False
         self.image: bytes | None = None
+        self.compute_us = compute_us  # queued detects finish this long after they started (manual clock)
+        self.job: tuple[int, tuple] | None = None
 
     def now_us(self) -> int:
         return self.clock_us
@@ -57,6 +59,20 @@ class FakeBackend(DeviceBackend):
         self.current = True
         return [m.Box(1, 0.5, 0, 0, params.width - 1, params.height - 1)], StageUs(10, 20, 30)
 
+    def submit_detect(self, image, params):
+        assert self.job is None, "the service must never start a second job"
+        self.job = (self.clock_us, self.detect(image, params))
+
+    def detect_done(self, wait):
+        if self.job is None:
+            return None
+        start, result = self.job
+        if not wait and self.clock_us - start < self.compute_us:
+            return None
+        self.clock_us = max(self.clock_us, start + self.compute_us)  # waiting takes the rest of the compute time
+        self.job = None
+        return result
+
     def rerun(self):
         assert self.image is not None, "the service must never rerun without an image"
         return StageUs(11, 21, 31)
@@ -80,14 +96,15 @@ class FakeBackend(DeviceBackend):
                 TensorView("score0", "int8", [1, 10, 10, 50], -2, bytes([3]) * 5000)]
 
 
-def serve(data: bytes) -> list[bytes]:
+def serve(data: bytes, compute_us: int = 0) -> list[bytes]:
     """Python side of the C++ "serve" mode: 64-byte slices, 1 ms per slice, poll after each."""
-    backend = FakeBackend()
+    backend = FakeBackend(compute_us)
     service = DeviceService(backend, LIMITS)
     for pos in range(0, len(data), 64):
         service.feed(data[pos:pos + 64])
         backend.clock_us += 1000
         service.poll()
+        assert service.images_held <= 2, "more than two image buffers held"
     return backend.sent
 
 
@@ -140,6 +157,105 @@ def test_python_service_answers_every_request_and_error():
                         "msg": "no valid chunk within the upload timeout; send detect again"}
     detect = next(b for b in sent if b["t"] == "detect" and b["id"] == 5)
     assert m.parse_detect(detect).boxes == (m.Box(1, 0.5, 0, 0, 19, 29),)
+
+
+def queued_session_bytes(rng: random.Random) -> bytes:
+    """Queued detects (protocol 2) interleaved with plain requests, a refused third upload and corruption.
+
+    With 100 ms of compute per queued detect (the "serve" clock: 1 ms per 64-byte slice) the second upload
+    lands while the first image computes, and the third queued request finds both images held (busy).
+    """
+    q = dict(w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=crc32(IMAGE), chunk=500, queue=True)
+    out = [req(m.DETECT, 20, **q)]
+    up = 0
+
+    def upload(corrupt: bool) -> None:
+        nonlocal up
+        up += 1
+        for s in range(4):
+            frame = bytearray(encode_chunk(Chunk(up, s, IMAGE[s * 500:(s + 1) * 500])))
+            if corrupt and rng.random() < 0.3:
+                frame[rng.randrange(len(frame))] ^= 0x08
+            out.append(bytes(frame))
+        if corrupt:  # resend everything: duplicates are acked again, a corrupted chunk is replaced
+            out.extend(encode_chunk(Chunk(up, s, IMAGE[s * 500:(s + 1) * 500])) for s in range(4))
+
+    upload(False)
+    out.append(req(m.DETECT, 21, **q))
+    upload(True)
+    out += [req(m.DETECT, 22, **q), req(m.INFO, 23), req(m.DUMP, 24)]
+    out.append(req(m.DETECT, 25, **q))
+    upload(False)
+    out.append(req(m.DETECT, 26, **q))
+    upload(False)
+    out += [req(m.BENCH, 27, warmup=0, runs=2)]
+    out.append(req(m.DETECT, 28, **q))
+    upload(False)
+    out += [req(m.DETECT, 29, **{**q, "queue": 1}), req(m.DETECT, 30, **{**q, "crc": 7})]
+    upload(False)
+    out += [b"\x00noise", req(m.DETECT, 31, **q)]
+    upload(False)
+    out.append(req(m.DETECT, 32, w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=crc32(IMAGE), chunk=500))
+    up += 1
+    out += [encode_chunk(Chunk(up, s, IMAGE[s * 500:(s + 1) * 500])) for s in range(4)]
+    out += [req(m.DETECT, 33, **q), b"\xa5" * 40000]  # never uploaded: times out
+    return b"".join(out)
+
+
+def test_queued_detects_are_answered_in_order_with_at_most_two_images():
+    sent = bodies(serve(queued_session_bytes(random.Random(0)), compute_us=100_000))
+    finals = [(b["id"], b["t"], b.get("code")) for b in sent if b["t"] not in ("ready", "ack", "nak", "tensor", "part",
+                                                                             "run")]
+    assert (22, "error", m.E_BUSY) in finals  # two images held: the third upload is refused
+    detects = [i for i, t, _ in finals if t == "detect"]
+    assert detects == sorted(detects) == [20, 21, 25, 26, 28, 31, 32]
+    # info waits for the queued detects; bench reruns the last one; queue must be a boolean
+    assert finals.index((21, "detect", None)) < finals.index((23, "info", None))
+    info = next(b for b in sent if b["t"] == "info")
+    assert info["proto"] == 2 and info["queue"] == 2
+    assert (29, "error", m.E_BAD_REQUEST) in finals and (30, "error", m.E_IMAGE_CRC) in finals
+    assert finals[-1] == (33, "error", m.E_UPLOAD_TIMEOUT)
+
+
+def test_third_queued_upload_is_refused_with_the_golden_busy_record():
+    backend = FakeBackend(compute_us=10**9)  # nothing finishes
+    service = DeviceService(backend, LIMITS)
+    q = dict(w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=crc32(IMAGE), chunk=500, queue=True)
+    for req_id, up in ((1, 1), (2, 2)):
+        service.feed(req(m.DETECT, req_id, **q))
+        service.feed(b"".join(encode_chunk(Chunk(up, s, IMAGE[s * 500:(s + 1) * 500])) for s in range(4)))
+        service.poll()
+    assert service.computing and service.images_held == 2
+    backend.sent.clear()
+    service.feed(req(m.DETECT, 8, **q))
+    golden = (ROOT / "fixtures" / "protocol" / "rec_error_busy.bin").read_bytes()
+    assert backend.sent == [golden]
+    assert service.images_held == 2 and not service.uploading
+    backend.sent.clear()
+    backend.clock_us += 10**9  # the first finishes: its buffer is freed once the second starts
+    service.poll()
+    assert [b["id"] for b in bodies(backend.sent)] == [1] and service.images_held == 1
+
+
+def test_cpp_service_and_python_service_agree_on_queued_detects(cpp_test, tmp_path):
+    sessions = [queued_session_bytes(random.Random(seed)) for seed in range(6)]
+    paths = []
+    for k, data in enumerate(sessions):
+        path = tmp_path / f"queued{k}.bin"
+        path.write_bytes(data)
+        paths.append(path)
+    result = subprocess.run([str(cpp_test), "serve", "--compute-us=100000", *map(str, paths)], capture_output=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    blocks = result.stdout.split(b"=== ")[1:]
+    assert len(blocks) == len(sessions)
+    for data, block in zip(sessions, blocks):
+        cpp = bodies([block.split(b"\n", 1)[1]])
+        py = bodies(serve(data, compute_us=100_000))
+        strip = lambda bs: [{k: v for k, v in b.items() if k != "msg"} for b in bs]  # noqa: E731
+        assert strip(cpp) == strip(py)
+        busy = lambda bs: [b["msg"] for b in bs if b.get("code") == m.E_BUSY]  # noqa: E731
+        assert busy(cpp) == busy(py)
 
 
 def test_model_problem_is_reported_before_any_upload():
@@ -247,3 +363,84 @@ def test_client_reports_a_reboot_during_a_request():
     client = ProtocolClient(transport, timeout_s=5.0)
     with pytest.raises(DutRebooted, match="panic"):
         client.call(m.SELFTEST)
+
+
+class NoisyLoop(Loop):
+    """The in-memory link; the first `corrupt` device records that contain `corrupt_pattern` are corrupted."""
+
+    def __init__(self, compute_us: int = 0) -> None:
+        super().__init__()
+        self.backend.compute_us = compute_us
+        self.corrupt_pattern = b""
+        self.corrupt = 0
+
+    def read(self, timeout: float) -> bytes:
+        self.now += timeout
+        self.backend.clock_us = int(self.now * 1e6)
+        self.service.poll()
+        out = bytearray()
+        for line in self.backend.sent:
+            if self.corrupt and self.corrupt_pattern and self.corrupt_pattern in line:
+                self.corrupt -= 1
+                line = line[:12] + bytes([line[12] ^ 0x01]) + line[13:]
+            out += line
+        self.backend.sent.clear()
+        assert self.service.images_held <= 2
+        return bytes(out)
+
+
+def images_for_stream(n: int) -> list:
+    import numpy as np
+
+    return [np.full((30 + k, 20 + 2 * k, 3), k * 9, dtype=np.uint8) for k in range(n)]
+
+
+def test_detect_stream_gives_the_one_at_a_time_results_in_order():
+    link = NoisyLoop(compute_us=30_000)
+    client = ProtocolClient(LoopTransport(link), timeout_s=5.0)
+    dut = Dut("sim", client, "esp32p4", "loop", timed=False, latency_label="simulated")
+    assert dut.stream_path == "stream" and dut.info().queue == 2
+    images = images_for_stream(6)
+    streamed = list(dut.detect_stream(iter(images)))
+    one_by_one = [dut.detect(img) for img in images]
+    assert [r.boxes for r in streamed] == [r.boxes for r in one_by_one]
+    assert [r.width for r in streamed] == [img.shape[1] for img in images]
+    assert client.queued == 0 and client.stats.corrupt_records == 0
+
+
+@pytest.mark.parametrize("pattern", [b'"t":"detect"', b'"t":"ready"', b'"t":"ack"'])
+def test_detect_stream_survives_a_corrupted_answer_ready_or_ack(pattern):
+    """A lost queued answer is found by the info barrier and its image redone; a lost ready resends the request."""
+    link = NoisyLoop(compute_us=30_000)
+    client = ProtocolClient(LoopTransport(link), timeout_s=5.0)
+    dut = Dut("sim", client, "esp32p4", "loop", timed=False, latency_label="simulated")
+    dut.info()
+    link.corrupt_pattern, link.corrupt = pattern, 2
+    images = images_for_stream(5)
+    streamed = list(dut.detect_stream(images))
+    assert [r.width for r in streamed] == [img.shape[1] for img in images]
+    assert [r.boxes for r in streamed] == [dut.detect(img).boxes for img in images]
+    assert client.stats.corrupt_records == 2 and client.queued == 0
+
+
+def test_consumer_may_use_the_dut_between_streamed_results():
+    link = NoisyLoop(compute_us=30_000)
+    client = ProtocolClient(LoopTransport(link), timeout_s=5.0)
+    dut = Dut("sim", client, "esp32p4", "loop", timed=False, latency_label="simulated")
+    images = images_for_stream(5)
+    got = []
+    for k, result in enumerate(dut.detect_stream(images)):
+        got.append(result.width)
+        if k == 1:  # a re-detect and a dump while the next image is queued: its answer is kept
+            assert dut.detect(images[k]).width == images[k].shape[1]
+            assert list(dut.dump()) == ["images", "score0"]
+    assert got == [img.shape[1] for img in images] and client.queued == 0
+
+
+def test_a_device_without_queued_detects_streams_one_at_a_time():
+    link = NoisyLoop()
+    link.service.limits = Limits(**{**LIMITS.__dict__, "queue": 1})
+    client = ProtocolClient(LoopTransport(link), timeout_s=5.0)
+    dut = Dut("sim", client, "esp32p4", "loop", timed=False, latency_label="simulated")
+    assert dut.stream_path == "one-at-a-time"
+    assert [r.width for r in dut.detect_stream(images_for_stream(3))] == [20, 22, 24]

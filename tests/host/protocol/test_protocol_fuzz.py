@@ -157,3 +157,70 @@ def test_clean_link_sends_every_chunk_exactly_once():
 
 def test_sentinel_is_what_the_spec_says():
     assert SENTINEL == b"@HIL "
+
+
+def _new_records(backend, seen: int) -> list[dict]:
+    events = RecordDecoder().feed(b"".join(backend.sent[seen:]))
+    return [e.body for e in events if isinstance(e, Record)]
+
+
+ops = st.one_of(st.tuples(st.just("queued"), st.integers(0, 3)), st.tuples(st.just("plain"), st.integers(0, 3)),
+                st.tuples(st.just("info"), st.just(0)), st.tuples(st.just("tick"), st.integers(0, 200_000)),
+                st.tuples(st.just("garbage"), st.integers(0, 2**16)))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ops, max_size=25), st.integers(0, 150_000), st.integers(0, 2**16))
+def test_service_with_queued_detects_holds_two_images_and_answers_every_request_once(steps, compute_us, seed):
+    """Any mix of queued and plain detects (some uploads damaged or abandoned), other requests, idle time and
+    noise: never more than two image buffers, every request answered exactly once, queued answers in order."""
+    from host.protocol.device import DeviceService
+    from host.protocol.wire import crc32
+    from tests.host.protocol.test_protocol_device import IMAGE, LIMITS, FakeBackend
+
+    rng = random.Random(seed)
+    backend = FakeBackend(compute_us)
+    service = DeviceService(backend, LIMITS)
+    kinds: dict[int, str] = {}
+    for n, (op, arg) in enumerate(steps, start=1):
+        before = len(backend.sent)
+        if op in ("queued", "plain"):
+            fields = dict(w=20, h=30, fmt="rgb888", size=len(IMAGE), crc=crc32(IMAGE), chunk=500)
+            if op == "queued":
+                fields["queue"] = True
+            service.feed(m.encode_request(m.request(m.DETECT, n, **fields)))
+            kinds[n] = m.DETECT
+            ready = [b for b in _new_records(backend, before) if b["t"] == m.READY and b["id"] == n]
+            for s in range(4) if ready else ():
+                frame = bytearray(encode_chunk(Chunk(ready[0]["up"], s, IMAGE[s * 500:(s + 1) * 500])))
+                if arg == 3 and s == 2:
+                    continue  # a lost chunk: the upload stalls (and times out, or is aborted)
+                if arg == 2 and s == 1:
+                    frame[rng.randrange(len(frame))] ^= 0x10
+                service.feed(bytes(frame))
+                backend.clock_us += 2000
+                service.poll()
+        elif op == "info":
+            service.feed(m.encode_request(m.request(m.INFO, n)))
+            kinds[n] = m.INFO
+        elif op == "tick":
+            backend.clock_us += arg
+            service.poll()
+        else:
+            service.feed(random.Random(arg).randbytes(40).replace(b"@", b"").replace(b"\xa5", b""))
+        assert service.images_held <= 2
+    service.feed(m.encode_request(m.request(m.INFO, 10_000)))  # waits for every queued detect
+    backend.clock_us += 10**7
+    service.poll()
+    kinds[10_000] = m.INFO
+    assert service.images_held <= 1 and not service.computing
+    finals: dict[int, list[str]] = {}
+    detect_order = []
+    for body in RecordDecoder().feed(b"".join(backend.sent)):
+        b = body.body
+        if b.get("id") in kinds and b["t"] in (m.ERROR, kinds[b["id"]]):
+            finals.setdefault(b["id"], []).append(b["t"])
+            if b["t"] == m.DETECT:
+                detect_order.append(b["id"])
+    assert {i: len(v) for i, v in finals.items()} == {i: 1 for i in kinds}
+    assert detect_order == sorted(detect_order)

@@ -94,7 +94,8 @@ std::string info_record(int64_t id, const InfoFields &f)
     w.key("spiram_largest").num(static_cast<int64_t>(f.heap.spiram_largest));
     w.end_object();
     w.key("max_image").num(static_cast<int64_t>(f.max_image)).key("chunk_max").num(f.chunk_max);
-    w.key("win_max").num(f.win_max).key("console").str(f.console).key("selftest").str(f.selftest);
+    w.key("win_max").num(f.win_max).key("queue").num(f.queue).key("console").str(f.console);
+    w.key("selftest").str(f.selftest);
     return encode_line(w.end_object().text());
 }
 

@@ -47,6 +47,17 @@ Service::Service(Backend &backend, const Limits &limits)
 
 Service::~Service()
 {
+    if (running_active_) {  // the backend may still compute on a buffer this service owns
+        std::vector<BoxOut> boxes;
+        StageUs us;
+        backend_.detect_done(true, &boxes, &us);
+        backend_.forget_image();
+        backend_.free_image(running_.image);
+    }
+    for (const Job &job : waiting_) {
+        backend_.free_image(job.image);
+    }
+    end_upload();
     drop_image();
 }
 
@@ -60,6 +71,7 @@ void Service::poll()
     if (rx_.active() && backend_.now_us() - last_activity_us_ > int64_t(limits_.upload_timeout_ms) * 1000) {
         abort_upload("upload_timeout", "no valid chunk within the upload timeout; send detect again");
     }
+    collect(false);
 }
 
 void Service::send_error(int64_t id, const char *code, const std::string &message)
@@ -106,6 +118,7 @@ void Service::on_event(const DecoderEvent &ev)
 
 void Service::drop_image()
 {
+    // The last detect's image: the model's tensors stop being that detect's.
     if (image_ != nullptr) {
         backend_.forget_image();
         backend_.free_image(image_);
@@ -114,13 +127,50 @@ void Service::drop_image()
     have_image_ = false;
 }
 
+void Service::end_upload()
+{
+    rx_.reset();
+    decoder_.set_max_payload(limits_.chunk_max);
+    if (upload_ != nullptr) {
+        backend_.free_image(upload_);
+        upload_ = nullptr;
+    }
+}
+
 void Service::abort_upload(const char *code, const char *message)
 {
     const int64_t id = pending_.id;
-    rx_.reset();
-    decoder_.set_max_payload(limits_.chunk_max);
-    drop_image();
+    end_upload();
     send_error(id, code, message);
+}
+
+void Service::start_next()
+{
+    if (running_active_ || waiting_.empty()) {
+        return;
+    }
+    running_ = waiting_.front();
+    waiting_.pop_front();
+    drop_image();  // the model's tensors are about to be this job's
+    running_active_ = true;
+    backend_.start_detect(running_.image, running_.params);
+}
+
+void Service::collect(bool wait)
+{
+    while (running_active_) {
+        std::vector<BoxOut> boxes;
+        StageUs us;
+        if (!backend_.detect_done(wait, &boxes, &us)) {
+            return;
+        }
+        running_active_ = false;
+        image_ = running_.image;  // the last detect: bench and dump use it
+        have_image_ = true;
+        const DetectParams &p = running_.params;
+        backend_.send(detect_record(p.id, p.width, p.height, boxes, us.pre, us.model, us.post, running_.upload_us));
+        start_next();
+    }
 }
 
 bool Service::require_model(int64_t id)
@@ -148,6 +198,11 @@ void Service::handle_request(std::string_view body)
         send_error(0, "bad_request", "a request needs a string \"t\" and an integer \"id\" in 1..2^31-1");
         return;
     }
+    bool queue = false;
+    const bool queued = t == "detect" && req.get_bool("queue", &queue) && queue;
+    if (!queued) {
+        collect(true);  // the queued detects are answered first, in order
+    }
     if (rx_.active()) {
         abort_upload("upload_aborted", "a new request arrived before the upload finished");
     }
@@ -157,6 +212,7 @@ void Service::handle_request(std::string_view body)
         f.max_image = limits_.max_image;
         f.chunk_max = limits_.chunk_max;
         f.win_max = limits_.window_max;
+        f.queue = limits_.queue;
         backend_.send(info_record(id, f));
     } else if (t == "selftest") {
         if (require_model(id)) {
@@ -236,9 +292,12 @@ void Service::start_detect(int64_t id, const JsonObject &req)
                     opt_int(req, "chunk", 1, 1 << 30, &chunk) && opt_int(req, "win", 1, 1 << 30, &win) &&
                     opt_int(req, "topk", 1, 1000, &top_k) && opt_float(req, "score", 0.0, 1.0, &p.score_thr) &&
                     opt_float(req, "nms", 0.0, 1.0, &p.nms_thr) && p.score_thr < 1.0f;
-    if (!ok) {
+    bool queued = false;
+    const bool queue_ok = req.get("queue") == nullptr || req.get_bool("queue", &queued);
+    if (!ok || !queue_ok) {
         send_error(id, "bad_request", "detect needs w,h in 1..65535, fmt \"rgb888\", size = w*h*3, crc (u32); "
-                                      "optional chunk, win, topk in 1..1000, score in (0,1), nms in (0,1]");
+                                      "optional chunk, win, topk in 1..1000, score in (0,1), nms in (0,1], "
+                                      "queue (bool)");
         return;
     }
     if (static_cast<uint64_t>(size) > limits_.max_image) {
@@ -252,12 +311,21 @@ void Service::start_detect(int64_t id, const JsonObject &req)
                                           " image: " + why);
         return;
     }
-    drop_image();  // the previous image is replaced even if this upload fails
-    image_ = backend_.alloc_image(static_cast<size_t>(size));
-    if (image_ == nullptr) {
+    const size_t jobs = (running_active_ ? 1 : 0) + waiting_.size();
+    if (queued && jobs >= limits_.queue) {
+        send_error(id, "busy", "the device holds " + std::to_string(jobs) + " queued images (its queue is " +
+                                   std::to_string(limits_.queue) + "): wait for a detect answer before the next upload");
+        return;
+    }
+    if (jobs == 0) {
+        drop_image();  // the previous image is replaced even if this upload fails
+    }
+    upload_ = backend_.alloc_image(static_cast<size_t>(size));
+    if (upload_ == nullptr) {
         send_error(id, "no_memory", "cannot allocate " + std::to_string(size) + " bytes for the image");
         return;
     }
+    upload_queued_ = queued;
     p.width = static_cast<int>(w);
     p.height = static_cast<int>(h);
     p.size = static_cast<uint32_t>(size);
@@ -272,7 +340,7 @@ void Service::start_detect(int64_t id, const JsonObject &req)
     p.window = static_cast<uint32_t>(window < 1 ? 1 : window);
     pending_ = p;
     next_upload_id_ = static_cast<uint8_t>(next_upload_id_ == 255 ? 1 : next_upload_id_ + 1);
-    rx_.begin(next_upload_id_, image_, p.size, p.chunk);
+    rx_.begin(next_upload_id_, upload_, p.size, p.chunk);
     decoder_.set_max_payload(p.chunk);
     last_activity_us_ = ready_us_ = backend_.now_us();
     backend_.send(ready_record(id, next_upload_id_, p.chunk, p.window, rx_.chunks()));
@@ -281,14 +349,21 @@ void Service::start_detect(int64_t id, const JsonObject &req)
 void Service::finish_upload()
 {
     const int64_t upload_us = backend_.now_us() - ready_us_;
-    rx_.reset();
-    decoder_.set_max_payload(limits_.chunk_max);
+    uint8_t *image = upload_;
+    upload_ = nullptr;  // ours from here on: end_upload() must not free it
+    end_upload();
     const DetectParams p = pending_;
-    if (crc32(image_, p.size) != p.crc) {
-        drop_image();
+    if (crc32(image, p.size) != p.crc) {
+        backend_.free_image(image);
         send_error(p.id, "image_crc", "all chunks arrived but the image CRC differs: send detect again");
         return;
     }
+    if (upload_queued_) {
+        waiting_.push_back(Job{p, image, upload_us});
+        start_next();
+        return;
+    }
+    image_ = image;
     std::vector<BoxOut> boxes;
     StageUs us;
     backend_.detect(image_, p, &boxes, &us);

@@ -1,6 +1,7 @@
 // libFuzzer target for everything the device parses from the host: the stream decoder, request
-// JSON, the upload receiver fed by decoded chunks, the request service, and PDL3 headers. Run from
-// tests/host/protocol/test_protocol_cpp.py with a bounded -runs/-max_total_time.
+// JSON, the upload receiver fed by decoded chunks, the request service (plain and queued detects, with
+// a compute time taken from the input, so queued uploads overlap a computing image), and PDL3 headers.
+// Run from tests/host/protocol/test_protocol_cpp.py with a bounded -runs/-max_total_time.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -54,17 +55,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     // The whole request service on the same bytes: every request path, uploads included.
     FakeBackend fb;
     fb.alloc_limit = 4096;
+    fb.compute_us = static_cast<int64_t>(data[-1] % 8) * 4000;  // the slice byte: 0..28 ms per queued detect
     hil::Limits lim;
     lim.max_image = 4096;
     lim.chunk_max = 64;
     lim.rx_buffer = 1024;
-    hil::Service svc(fb, lim);
-    for (size_t pos = 0; pos < size; pos += slice) {
-        const size_t n = (size - pos) < slice ? (size - pos) : slice;
-        svc.feed(data + pos, n);
-        fb.clock_us += 1000 * slice;
-        svc.poll();
-        fb.sent.clear();
+    {
+        hil::Service svc(fb, lim);
+        for (size_t pos = 0; pos < size; pos += slice) {
+            const size_t n = (size - pos) < slice ? (size - pos) : slice;
+            svc.feed(data + pos, n);
+            fb.clock_us += 1000 * static_cast<int64_t>(slice);
+            svc.poll();
+            fb.sent.clear();
+            // Two image buffers at most, whatever the input (FakeBackend refuses a third allocation).
+            if (svc.images_held() > lim.queue || fb.buffers.size() > lim.queue) {
+                std::abort();
+            }
+        }
+    }
+    if (!fb.buffers.empty() || fb.job_active) {
+        std::abort();  // the service leaked an image or left a job running
     }
 
     hil::Pdl3Header h;

@@ -4,8 +4,10 @@
 //   hil_protocol_test encode DIR       build every golden record and compare with DIR/<name>.bin
 //   hil_protocol_test decode FILE...   decode each file with a fresh RequestDecoder; print events
 //                                      as JSON lines ({"file":...} before each file's events)
-//   hil_protocol_test serve FILE...    run each file through a Service with FakeBackend (64-byte
-//                                      slices, 1 ms per slice); print every record it sends
+//   hil_protocol_test serve [--compute-us=N] FILE...
+//                                      run each file through a Service with FakeBackend (64-byte
+//                                      slices, 1 ms per slice; queued detects take N us); print every
+//                                      record it sends
 // The golden values below are the ones tools/make_golden_frames.py uses.
 #include <cmath>
 #include <cstdio>
@@ -89,6 +91,7 @@ static std::vector<std::pair<std::string, std::string>> golden_records()
     f.max_image = 1228800;
     f.chunk_max = 8192;
     f.win_max = 16;
+    f.queue = 2;
     f.console = "uart";
     f.selftest = "pass";
     out.emplace_back("rec_info", info_record(1, f));
@@ -111,6 +114,8 @@ static std::vector<std::pair<std::string, std::string>> golden_records()
     out.emplace_back("rec_profile", profile_record(6, 249, 2541000));
     out.emplace_back("rec_selftest", selftest_record(2, true, 2600123));
     out.emplace_back("rec_error", error_record(0, "bad_crc", "request CRC mismatch\n(\xc2\xb5" "C \xe2\x82\xac)\t\x01"));
+    out.emplace_back("rec_error_busy", error_record(8, "busy", "the device holds 2 queued images (its queue is 2): "
+                                                              "wait for a detect answer before the next upload"));
     return out;
 }
 
@@ -208,6 +213,13 @@ static Limits serve_limits()
 
 static int cmd_serve(int argc, char **argv)
 {
+    int64_t compute_us = 0;
+    const std::string flag = "--compute-us=";
+    if (argc > 0 && std::string(argv[0]).rfind(flag, 0) == 0) {
+        compute_us = std::atoll(argv[0] + flag.size());
+        ++argv;
+        --argc;
+    }
     for (int i = 0; i < argc; ++i) {
         bool ok;
         const auto data = read_file(argv[i], &ok);
@@ -216,6 +228,7 @@ static int cmd_serve(int argc, char **argv)
         }
         std::printf("=== %s\n", argv[i]);
         FakeBackend fb;
+        fb.compute_us = compute_us;
         Service svc(fb, serve_limits());
         for (size_t pos = 0; pos < data.size(); pos += 64) {
             svc.feed(data.data() + pos, std::min<size_t>(64, data.size() - pos));
@@ -540,9 +553,118 @@ static void unit_service()
     CHECK(fb.allocated == 0);
 }
 
+static void send_image(Service &svc, const JsonObject &ready, const std::vector<uint8_t> &img)
+{
+    int64_t up = 0, chunk = 0;
+    ready.get_int("up", &up);
+    ready.get_int("chunk", &chunk);
+    for (uint32_t sidx = 0; static_cast<size_t>(sidx * chunk) < img.size(); ++sidx) {
+        auto f = encode_chunk(static_cast<uint8_t>(up), sidx, img.data() + sidx * chunk,
+                              std::min<size_t>(static_cast<size_t>(chunk), img.size() - sidx * chunk));
+        svc.feed(f.data(), f.size());
+    }
+}
+
+static std::vector<int64_t> ids_of(const std::vector<JsonObject> &recs, const std::vector<std::string> &types,
+                                   const std::string &type)
+{
+    std::vector<int64_t> out;
+    for (size_t i = 0; i < recs.size(); ++i) {
+        int64_t id = 0;
+        if (types[i] == type && recs[i].get_int("id", &id)) {
+            out.push_back(id);
+        }
+    }
+    return out;
+}
+
+// Queued detects (protocol 2): two images held at most, answers in request order, busy for a third.
+static void unit_service_queue()
+{
+    FakeBackend fb;
+    fb.compute_us = 100000;
+    Service svc(fb, serve_limits());
+    std::vector<std::string> types;
+    std::vector<uint8_t> img(20 * 30 * 3);
+    for (size_t i = 0; i < img.size(); ++i) {
+        img[i] = static_cast<uint8_t>(i * 7 + 1);
+    }
+    const std::string q = "{\"t\":\"detect\",\"id\":ID,\"w\":20,\"h\":30,\"fmt\":\"rgb888\",\"size\":1800,\"crc\":" +
+                          std::to_string(crc32(img.data(), img.size())) + ",\"chunk\":500,\"queue\":true}";
+    auto queued = [&](int id) {
+        std::string r = q;
+        r.replace(r.find("ID"), 2, std::to_string(id));
+        send_req(svc, r);
+    };
+
+    queued(20);
+    auto recs = take(fb, &types);
+    CHECK(types.size() == 1 && types[0] == "ready");
+    send_image(svc, recs[0], img);
+    svc.poll();
+    recs = take(fb, &types);
+    CHECK(types == std::vector<std::string>(4, "ack"));  // computing: no answer yet
+    CHECK(svc.computing() && fb.job_active);
+
+    queued(21);  // uploads while 20 computes
+    recs = take(fb, &types);
+    CHECK(types.size() == 1 && types[0] == "ready");
+    send_image(svc, recs[0], img);
+    svc.poll();
+    take(fb, &types);
+    CHECK(svc.images_held() == 2 && fb.buffers.size() == 2);
+
+    queued(22);  // a third image: refused, nothing allocated
+    recs = take(fb, &types);
+    CHECK(types.size() == 1 && types[0] == "error" && error_code(recs[0]) == "busy");
+    CHECK(svc.images_held() == 2 && fb.buffers.size() == 2);
+
+    fb.clock_us += 100000;  // 20 finishes: answered, 21 starts, 20's buffer is freed
+    svc.poll();
+    recs = take(fb, &types);
+    CHECK(ids_of(recs, types, "detect") == std::vector<int64_t>{20});
+    CHECK(svc.images_held() == 1 && fb.buffers.size() == 1 && fb.job_active);
+
+    queued(23);
+    recs = take(fb, &types);
+    CHECK(types.size() == 1 && types[0] == "ready");
+    send_image(svc, recs[0], img);
+    take(fb, &types);
+    send_req(svc, "{\"t\":\"info\",\"id\":24}");  // waits for 21 and 23: their answers come first, in order
+    recs = take(fb, &types);
+    const std::vector<std::string> want = {"detect", "detect", "info"};
+    CHECK(types == want);
+    CHECK(ids_of(recs, types, "detect") == (std::vector<int64_t>{21, 23}));
+    int64_t depth = 0;
+    CHECK(recs.size() == 3 && recs[2].get_int("queue", &depth) && depth == 2);
+    CHECK(!svc.computing() && svc.images_held() == 1);
+    send_req(svc, "{\"t\":\"dump\",\"id\":25}");
+    take(fb, &types);
+    CHECK(!types.empty() && types.back() == "dump");
+
+    // A non-queued request during a queued upload: the queued answers first, then upload_aborted.
+    queued(26);
+    recs = take(fb, &types);
+    send_image(svc, recs[0], img);
+    take(fb, &types);
+    queued(27);
+    recs = take(fb, &types);
+    CHECK(types.size() == 1 && types[0] == "ready");
+    send_req(svc, "{\"t\":\"selftest\",\"id\":28}");
+    recs = take(fb, &types);
+    const std::vector<std::string> want2 = {"detect", "error", "selftest"};
+    CHECK(types == want2 && error_code(recs[1]) == "upload_aborted");
+    // "queue" must be a boolean; false is a plain detect.
+    send_req(svc, "{\"t\":\"detect\",\"id\":29,\"w\":20,\"h\":30,\"fmt\":\"rgb888\",\"size\":1800,\"crc\":1,\"queue\":1}");
+    recs = take(fb, &types);
+    CHECK(types.size() == 1 && error_code(recs[0]) == "bad_request");
+    CHECK(fb.buffers.size() == 1);  // the last detect's image
+}
+
 static int cmd_unit()
 {
     unit_service();
+    unit_service_queue();
     unit_crc();
     unit_json();
     unit_line();

@@ -36,6 +36,7 @@ struct InfoFields {
     HeapInfo heap;
     uint64_t max_image = 0;
     uint32_t chunk_max = 0, win_max = 0;
+    uint32_t queue = 0;  // images held for queued detects (protocol 2)
     std::string console, selftest;
 };
 

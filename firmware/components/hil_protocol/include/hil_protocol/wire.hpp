@@ -12,7 +12,8 @@
 
 namespace hil {
 
-constexpr int kProtocolVersion = 1;
+// 2: queued detects (pipelined uploads), "queue" in info, error "busy" (docs/protocol.md section 4).
+constexpr int kProtocolVersion = 2;
 
 constexpr char kSentinel[] = "@HIL ";
 constexpr size_t kSentinelLen = 5;
