@@ -389,7 +389,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         a = state.accuracy
         figures = ", ".join(f"{engine} {a[engine]['map50_95']:.4f}/{a[engine]['map50']:.4f}"
                             for engine in ("device", "reference", "float") if a.get(engine))
-        write(f"accuracy on {a['images']} images (mAP50-95/mAP50): {figures}; resumed {a['resumed']}")
+        write(f"accuracy on {a['images']} images (mAP50-95/mAP50): {figures}; resumed {a['resumed']}; "
+              f"uploads {'/'.join(a.get('detect_path') or ['?'])}")
         for name, gate in a["gates"].items():
             write(f"  gate {name}: {gate['verdict'].upper()} - {gate['message']}")
         if a["problem_counts"]:

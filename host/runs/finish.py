@@ -56,6 +56,7 @@ def accuracy_result(dataset: LabelledSet, records: list[dict[str, Any]], setup_j
         "float": run.float.to_json() if run.float else None,
         "gates": {g.name: g.to_json() for g in gates},
         "images": run.images, "images_per_board": boards, "resumed": resumed,
+        "detect_path": sorted({str(r.get("detect_path")) for r in records if r.get("kind") == "dataset-share"}),
         "problems": [p.to_json() for p in problems], "problem_counts": counts,
     }
     return result, gates

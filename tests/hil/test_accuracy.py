@@ -49,6 +49,7 @@ def test_dataset_share_matches_reference(request, dataset_share, hil_state, hil_
                       float_detect=float_detect, resume_from=earlier, progress=progress, shard=share)
     hil_results.add("dataset-share", f"share{dataset_share}", setup=setup.key(), images=run.images,
                     resumed=run.resumed, seconds=round(run.seconds, 2), differing=run.differing,
+                    detect_path=run.detect_path,
                     passed=not run.differing)
     if hil_tolerance.exact:
         assert not run.differing, (f"{len(run.differing)} image(s) differ from the reference: "
