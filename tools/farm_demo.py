@@ -24,7 +24,6 @@ the speedup is what N processes sharing this machine's cores give, not what N bo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -359,20 +358,6 @@ def merged_figures(report_dir: Path) -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """File descriptor 1 goes to 2 for the block (also output written by native code)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt  # run the finally blocks: everything started is stopped
 
@@ -391,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print("farm_demo: " + "; ".join(missing), file=sys.stderr)
         return 2
+    from host.cli.boards import stdout_to_stderr
+
     signal.signal(signal.SIGTERM, _on_sigterm)
     os.environ.setdefault("PYTHONHASHSEED", "0")
     workdir = Path(tempfile.mkdtemp(prefix="yolo11-hil-farm-"))

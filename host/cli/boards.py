@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
+def stdout_to_stderr() -> Iterator[None]:
     """esptool reports its progress on stdout: keep stdout for the result (also for output from native code)."""
     sys.stdout.flush()
     try:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.attempts < 1 or args.baud < 1:
         raise HarnessError("--attempts and --baud must be positive; e.g. --attempts 3 --baud 115200")
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         result = scan(open_chip=partial(esptool_chip, baud=args.baud, attempts=args.attempts), ports=args.port)
     if args.out is not None:
         args.out.write_text(map_text(result))

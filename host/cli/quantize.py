@@ -41,7 +41,7 @@ def check_model_args(model: str | None, imgsz: int, target: str, calib: Path | N
     """The cheap checks of a command's model inputs, before any export or quantization starts (minutes, cold):
     input size, the model file's content, the calibration folder, the test image, the output folder."""
     from host.chip.preprocess import load_image
-    from host.errors import HarnessError
+    from host.errors import HarnessError, require_writable_folder
     from host.model.calib import find_calibration_set
     from host.model.source import check_readable, resolve_model
 
@@ -53,14 +53,7 @@ def check_model_args(model: str | None, imgsz: int, target: str, calib: Path | N
     if test_image is not None:
         load_image(test_image)
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise HarnessError(f"--out {out} is not writable ({exc.strerror or exc}); pass a folder you can "
-                               "write to") from None
+        require_writable_folder(out, "--out")
 
 
 def quantize_from_args(args: argparse.Namespace):

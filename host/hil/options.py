@@ -18,7 +18,7 @@ from host.chip.detection import Thresholds
 from host.chip.targets import DEFAULT_TARGET
 from host.dut.backend import DutOptions
 from host.dut.select import CHOICES
-from host.errors import HarnessError
+from host.errors import HarnessError, require_writable_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = ROOT / "fixtures" / "images"
@@ -211,15 +211,7 @@ def _check_folders(o: HilOptions) -> None:
         load_dataset(o.dataset)
     if o.calib is not None:
         find_calibration_set(o.calib)
-    report_dir = o.report_dir
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        probe = report_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise HarnessError(f"--report-dir {report_dir} is not writable ({exc.strerror or exc}); "
-                           "pass a folder you can write to") from None
+    require_writable_folder(o.report_dir, "--report-dir")
 
 
 def _check_dut(o: HilOptions) -> None:
