@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print("farm_demo: " + "; ".join(missing), file=sys.stderr)
         return 2
-    from host.cli.boards import stdout_to_stderr
+    from host.cli import stdout_to_stderr
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -10,8 +10,11 @@ written (an OSError with a file name) is reported the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+from typing import Iterator
 
 from host.errors import HarnessError
 
@@ -24,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "espdl": ("host.cli.espdl", "inspect, run, check and pack .espdl files"),
     "firmware": ("host.cli.firmware", "firmware partitions, build, flash plan and flash"),
     "latency": ("host.cli.latency", "latency baselines, the regression gate, side-by-side comparison"),
+    "recipes": ("host.cli.recipes", "quantization recipes (float, int8, mixed, tutorial, qat) compared by accuracy"),
     "accuracy": ("host.cli.accuracy", "accuracy baselines and gate, the figures of an accuracy run"),
     "boards": ("host.cli.boards", "scan the connected boards (chip, revision, MAC) into a hardware map"),
     "report": ("host.cli.report", "merge the report folders of CI shards into one report"),
@@ -64,3 +68,22 @@ def main(argv: list[str] | None = None) -> int:
 def one_line(text: str) -> str:
     """A message that spans lines (e.g. one quoted from a library) as the single line the CLI prints."""
     return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Libraries that report progress on stdout (esptool; esp-ppq prints a banner when imported) write to stderr
+    inside this block, so stdout keeps only the command's result (e.g. `--json`), also for native code."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (an embedding host): nothing to protect
+        yield
+        return
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

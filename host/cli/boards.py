@@ -4,12 +4,9 @@ write them as a hardware map for `pytest --hardware-map=boards.yaml`."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Iterator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,29 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--attempts", type=int, default=3, help="esptool connection attempts per port")
 
 
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """esptool reports its progress on stdout: keep stdout for the result (also for output from native code)."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real stdout (an embedding host): nothing to protect
-        yield
-        return
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from host.dut.hardware_map import load_map
     from host.dut.scan import esptool_chip, hardware_map, map_text, scan
+    from host.cli import stdout_to_stderr
     from host.errors import HarnessError
 
     if args.attempts < 1 or args.baud < 1:

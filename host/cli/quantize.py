@@ -9,7 +9,8 @@ from pathlib import Path
 
 from host.model.calib import MODES
 from host.chip.targets import TARGETS
-from host.model.presets import PRESETS
+from host.model.presets import PRESETS, QAT_BATCH, QAT_EPOCHS, QAT_FLAGS, QAT_LR, check_qat_overrides
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +27,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int16-layers", default=None, help="comma-separated op names in int16 (mixed preset)")
     parser.add_argument("--split-layers", default=None, help="comma-separated op names to weight-split (mixed preset)")
     parser.add_argument("--tqt-steps", type=int, default=None, help="TQT steps (tutorial preset; Espressif uses 500)")
+    add_qat_arguments(parser)
     parser.add_argument("--espdl-version", default=None, help="esp-dl release the model must run on (default: firmware's pin)")
     parser.add_argument("--info", action="store_true", help="also export esp-ppq's .info/.json dumps (slow)")
     parser.add_argument("--out", type=Path, required=True, help="folder that receives model.espdl and model.json")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the result")
+
+
+def add_qat_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training settings of `--preset qat`, shared by every command that quantizes with it."""
+    group = parser.add_argument_group("quantization-aware training (--preset qat only)")
+    group.add_argument("--qat-epochs", type=int, default=None,
+                       help=f"training epochs of --preset qat (default {QAT_EPOCHS})")
+    group.add_argument("--qat-lr", type=float, default=None,
+                       help=f"SGD learning rate of --preset qat (default {QAT_LR:g})")
+    group.add_argument("--qat-batch", type=int, default=None,
+                       help=f"images per training step of --preset qat (default {QAT_BATCH})")
+    group.add_argument("--qat-data", type=Path, default=None,
+                       help="labelled image folder --preset qat trains on: YOLO layout (images/, labels/) or .txt "
+                            "labels beside the images (default: a synthetic set generated once into the cache)")
+
+
+def qat_overrides(args: argparse.Namespace) -> dict:
+    """The QAT flags the user gave, as Preset fields for get_preset (a flag left out keeps the preset's default)."""
+    return {field: getattr(args, field) for field in QAT_FLAGS if getattr(args, field, None) is not None}
 
 
 def _layers(text: str | None) -> tuple[str, ...] | None:
@@ -61,9 +82,11 @@ def quantize_from_args(args: argparse.Namespace):
     from host.model.presets import get_preset
     from host.model.quantize import quantize_model
 
+    overrides = qat_overrides(args)
+    check_qat_overrides(args.preset, overrides)
     check_model_args(args.model, args.imgsz, args.target, args.calib, args.test_image, args.out)
     preset = get_preset(args.preset, int16_layers=_layers(args.int16_layers),
-                        split_layers=_layers(args.split_layers), tqt_steps=args.tqt_steps)
+                        split_layers=_layers(args.split_layers), tqt_steps=args.tqt_steps, **overrides)
     return quantize_model(
         args.model, target=args.target, imgsz=args.imgsz, preset=preset, calib_dir=args.calib,
         calib_mode=args.calib_mode, test_image=args.test_image, espdl_version=args.espdl_version,
@@ -72,7 +95,10 @@ def quantize_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    result = quantize_from_args(args)
+    from host.cli import stdout_to_stderr
+
+    with stdout_to_stderr():  # esp-ppq prints on stdout: keep it for the result line / the JSON object
+        result = quantize_from_args(args)
     payload = {**result.to_json(), "espdl": str(args.out / "model.espdl"), "cache_entry": str(result.espdl_path)}
     if args.json:
         print(json.dumps(payload))

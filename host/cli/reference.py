@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from host.chip.preprocess import load_image
+    from host.cli import stdout_to_stderr
     from host.cli.quantize import check_model_args
     from host.model import quantize_model
     from host.model.presets import get_preset
@@ -39,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     load_image(args.image)
     get_preset(args.preset)
     check_model_args(args.model, args.imgsz, args.target, args.calib_dir)
-    model = quantize_model(args.model, target=args.target, imgsz=args.imgsz, preset=args.preset,
-                           calib_dir=args.calib_dir)
-    result = reference(args.image, model, args.target, score_thr=args.score_thr, nms_thr=args.nms_thr,
-                       top_k=args.top_k, float_model=args.float_model, with_float=args.with_float)
+    with stdout_to_stderr():  # esp-ppq prints on stdout: keep it for the result
+        model = quantize_model(args.model, target=args.target, imgsz=args.imgsz, preset=args.preset,
+                               calib_dir=args.calib_dir)
+        result = reference(args.image, model, args.target, score_thr=args.score_thr, nms_thr=args.nms_thr,
+                           top_k=args.top_k, float_model=args.float_model, with_float=args.with_float)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0

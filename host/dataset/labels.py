@@ -74,18 +74,19 @@ class LabelledSet:
         return counts
 
 
-def load_dataset(path: str | Path, num_classes: int = 80) -> LabelledSet:
-    """A labelled set from a folder (YOLO labels) or a COCO JSON file; a HarnessError if it holds nothing."""
+def load_dataset(path: str | Path, num_classes: int = 80, option: str = "--dataset") -> LabelledSet:
+    """A labelled set from a folder (YOLO labels) or a COCO JSON file; a HarnessError if it holds nothing.
+    `option` is how the caller's user named the set, for the messages."""
     source = Path(path)
     if source.is_file() and source.suffix.lower() == ".json":
         dataset = _load_coco(source, num_classes)
     elif source.is_dir():
         dataset = _load_yolo(source, num_classes)
     else:
-        raise HarnessError(f"--dataset {source} is neither a folder of images with YOLO label files nor a COCO "
+        raise HarnessError(f"{option} {source} is neither a folder of images with YOLO label files nor a COCO "
                            ".json file; point it at one")
     if not dataset.items:
-        raise HarnessError(f"--dataset {source} holds no labelled image ({len(dataset.problems)} problem(s), e.g. "
+        raise HarnessError(f"{option} {source} holds no labelled image ({len(dataset.problems)} problem(s), e.g. "
                            f"{dataset.problems[0].detail if dataset.problems else 'no images'}); check the layout "
                            "(images with <stem>.txt labels, or a COCO .json)")
     return dataset

@@ -101,6 +101,12 @@ class EspdlModel:
     def parameter_bytes(self) -> int:
         return sum(t.stored.nbytes for t in self.initializers.values())
 
+    def int16_nodes(self) -> list[str]:
+        """Nodes that compute in int16 (their output is int16): the layers a mixed-precision recipe widened."""
+        wide = np.dtype(np.int16)
+        return [node.name for node in self.nodes
+                if node.outputs and (vi := self.info(node.outputs[0])) is not None and vi.dtype == wide]
+
 
 def _tensor(t: fbs.Tensor) -> Tensor:
     name = fb.string(t.Name) or ""

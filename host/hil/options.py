@@ -3,7 +3,8 @@ refuse a bad option before anything starts (one line naming the problem and the 
 
 Everything that can be judged from the options alone is judged here, at configure time: the model path
 exists and is a kind the harness reads, preset, input size, thresholds and tolerances in range, the
-image and calibration folders hold images, the report folder is writable, the sim fault plan parses.
+image and calibration folders hold images, the report folder is writable, the sim fault plan parses, the
+--qat-* settings suit the preset and their training folder holds labelled images.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from host.chip.targets import DEFAULT_TARGET
 from host.dut.backend import DutOptions
 from host.dut.select import CHOICES
 from host.errors import HarnessError, require_writable_folder
+from host.model.presets import QAT_BATCH, QAT_EPOCHS, QAT_LR, Preset
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = ROOT / "fixtures" / "images"
@@ -38,6 +40,12 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--preset", dict(default="int8", help="quantization preset: int8, mixed, tutorial, qat")),
     ("--imgsz", dict(type=int, default=320, help="model input size (a multiple of 32)")),
     ("--calib", dict(default=None, help="calibration image folder (default fixtures/calib)")),
+    ("--qat-epochs", dict(type=int, default=None, help=f"training epochs of --preset qat (default {QAT_EPOCHS})")),
+    ("--qat-lr", dict(type=float, default=None, help=f"SGD learning rate of --preset qat (default {QAT_LR:g})")),
+    ("--qat-batch", dict(type=int, default=None, help=f"images per training step of --preset qat "
+                                                      f"(default {QAT_BATCH})")),
+    ("--qat-data", dict(default=None, help="labelled image folder --preset qat trains on: YOLO layout or .txt labels "
+                                           "beside the images (default: a synthetic set generated once, cached)")),
     ("--images", dict(default=str(DEFAULT_IMAGES), help="folder of test images for the detection tests")),
     ("--score-thr", dict(type=float, default=D.score_thr, help="postprocess score threshold, in (0, 1)")),
     ("--nms-thr", dict(type=float, default=D.nms_thr, help="NMS IoU threshold, in (0, 1]")),
@@ -111,6 +119,10 @@ class HilOptions:
     firmware_config: str
     dut_timeout: float
     sim_link: str = "none"
+    qat_epochs: int | None = None
+    qat_lr: float | None = None
+    qat_batch: int | None = None
+    qat_data: Path | None = None
 
     @classmethod
     def from_getoption(cls, getoption: Callable[..., Any]) -> "HilOptions":
@@ -133,7 +145,22 @@ class HilOptions:
             accuracy_tolerance=getoption("accuracy_tolerance"), sim_faults=getoption("sim_faults") or "",
             sim_seed=getoption("sim_seed"), firmware_config=getoption("firmware_config"),
             dut_timeout=getoption("dut_timeout"), sim_link=getoption("sim_link", default=None) or "none",
+            qat_epochs=getoption("qat_epochs", default=None), qat_lr=getoption("qat_lr", default=None),
+            qat_batch=getoption("qat_batch", default=None),
+            qat_data=Path(getoption("qat_data")) if getoption("qat_data", default=None) else None,
         )
+
+    def qat_overrides(self) -> dict[str, Any]:
+        """The --qat-* options given, as Preset fields (the others keep the preset's defaults)."""
+        given = {"qat_epochs": self.qat_epochs, "qat_lr": self.qat_lr, "qat_batch": self.qat_batch,
+                 "qat_data": self.qat_data}
+        return {field: value for field, value in given.items() if value is not None}
+
+    def quantization_preset(self) -> Preset:
+        """The preset the session quantizes with: --preset with the --qat-* settings applied."""
+        from host.model.presets import get_preset
+
+        return get_preset(self.preset, **self.qat_overrides())
 
     def dut_options(self) -> DutOptions:
         return DutOptions(target=self.target, port=self.port, timeout_s=self.dut_timeout,
@@ -201,6 +228,13 @@ def _check_model(o: HilOptions) -> None:
     check_readable(resolve_model(o.model, download=False), imgsz=o.imgsz, target=o.target)
 
 
+def _check_qat(o: HilOptions) -> None:
+    """The --qat-* options, after _check_model knows the preset (the same check as the commands')."""
+    from host.model.presets import check_qat_overrides
+
+    check_qat_overrides(o.preset, o.qat_overrides())
+
+
 def _check_folders(o: HilOptions) -> None:
     from host.model.calib import find_calibration_set
 
@@ -240,7 +274,7 @@ def _check_sim(o: HilOptions) -> None:
 
 #: Every configure-time check, in the order a user would fix them.
 CHECKS: tuple[Callable[[HilOptions], None], ...] = (_check_dut, _check_numbers, _check_folders, _check_sim,
-                                                    _check_model)
+                                                    _check_model, _check_qat)
 
 
 def validate(options: HilOptions) -> None:

@@ -177,7 +177,10 @@ def hil_model(hil_state: HilState) -> QuantizedModel:
     o = hil_state.options
 
     def build() -> QuantizedModel:
-        model = quantize_model(o.model, target=o.target, imgsz=o.imgsz, preset=o.preset, calib_dir=o.calib)
+        preset = o.quantization_preset()
+        model = quantize_model(o.model, target=o.target, imgsz=o.imgsz, preset=preset, calib_dir=o.calib)
+        if preset.trains and model.preset == preset.name:  # the training settings are not in the preset's name
+            hil_state.provenance["preset_settings"] = preset.describe()
         findings = check_file(model.espdl_path, o.target, model.espdl_version,
                               partition_size=model_partition_size(o.target, o.firmware_config))
         if errors(findings):

@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from host.errors import HarnessError
 
@@ -57,6 +60,10 @@ class Preset:
         return described
 
 
+#: Preset field -> the flag that sets it, as the user types it (messages name the flag, not the field).
+QAT_FLAGS = {"qat_epochs": "--qat-epochs", "qat_lr": "--qat-lr", "qat_batch": "--qat-batch",
+             "qat_data": "--qat-data"}
+
 PRESETS: dict[str, Preset] = {
     "int8": Preset("int8"),
     "mixed": Preset("mixed", int16_layers=DEFAULT_INT16_LAYERS, split_layers=DEFAULT_SPLIT_LAYERS),
@@ -79,6 +86,38 @@ def get_preset(name: str, **overrides) -> Preset:
     if "qat_data" in given:
         given["qat_data"] = str(given["qat_data"])
     return replace(PRESETS[name], **given)
+
+
+def check_qat_overrides(preset: str, overrides: dict) -> None:
+    """Refuse `--qat-*` settings that cannot train, or that a preset without training would silently ignore,
+    naming the flag as typed (`python -m host quantize|recipes` and pytest's options share it); runs before
+    any export, as the same checks deeper down name Preset fields instead."""
+    from host.model import qat
+
+    flags = [QAT_FLAGS[field] for field in overrides]
+    if flags and not PRESETS[preset].trains:
+        raise HarnessError(f"{', '.join(flags)} only {'applies' if len(flags) == 1 else 'apply'} to --preset qat, "
+                           f"not --preset {preset}; use --preset qat or drop {', '.join(flags)}")
+    epochs, lr, batch = (overrides.get(f) for f in ("qat_epochs", "qat_lr", "qat_batch"))
+    if epochs is not None and epochs < 1:
+        raise HarnessError(f"--qat-epochs {epochs} is out of range: QAT needs at least 1 epoch; "
+                           f"pass e.g. --qat-epochs {QAT_EPOCHS} (or --preset int8 for no training)")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise HarnessError(f"--qat-lr {lr:g} is out of range: give a positive learning rate, e.g. --qat-lr {QAT_LR:g}")
+    if batch is not None and batch < 1:
+        raise HarnessError(f"--qat-batch {batch} is out of range: give at least 1 image per step, "
+                           f"e.g. --qat-batch {QAT_BATCH}")
+    folder = overrides.get("qat_data")
+    if folder is not None:
+        if not Path(folder).is_dir():
+            raise HarnessError(f"--qat-data {folder} is not a folder; pass a folder of YOLO-labelled images, e.g. "
+                               "made by `python -m tools.dataset --seed 11 --out DIR --train 256 --val 0`")
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise HarnessError(f"--qat-data {folder} cannot be read; check its permissions or pass another folder")
+        try:
+            qat.find_training_set(folder)
+        except HarnessError as exc:
+            raise HarnessError(f"--qat-data {folder}: {exc}") from None
 
 
 def build_setting(preset: Preset, target: str, op_names: set[str]):

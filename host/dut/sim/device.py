@@ -91,7 +91,8 @@ class SimModelRunner(DeviceBackend):
         spec = self.engine.input
         self.input_name, self.imgsz, self.input_exponent, self.input_bits = spec.name, spec.height, spec.exponent, spec.bits
         self.latency = LatencyModel(target, self.imgsz, count_macs(self.model), seed=seed,
-                                    slowdown=faults.stage_slowdown())
+                                    slowdown=faults.stage_slowdown(),
+                                    int16_layers=frozenset(self.model.int16_nodes()))
         self.app_sha256 = sim_app_sha256()
         self.records_sent = 0
         self.stream = 0

@@ -13,7 +13,9 @@ Calibrated on Espressif's published YOLO11n figures (esp-dl models/coco_detect/R
 - postprocess: affine in the number of anchors (8400 at 640, 2100 at 320);
 - model: a power law in multiply-accumulates, `t640 * (macs / macs640) ** p`, with p fitted to the
   two rows (1.102 on P4, 1.039 on S3: large inputs spill caches); each layer's share of the total is
-  its share of the MACs plus a fixed per-node overhead, which is what `profile` reports.
+  its share of the MACs plus a fixed per-node overhead, which is what `profile` reports;
+- int16 layers (mixed precision): each of their MACs costs INT16_MAC_COST int8 MACs. An assumption, not a
+  published figure: the P4's and S3's 128-bit SIMD holds half as many int16 lanes as int8 lanes.
 Run-to-run noise is multiplicative and lognormal with a seeded generator (one stream per request),
 so a sim run is reproducible; `slowdown` multiplies a stage, for the latency gate's own tests.
 With a modelled link (`--sim-link uart2m|usj`, host/dut/sim/link.py) the sim also takes these times:
@@ -37,6 +39,7 @@ PUBLISHED_MS = {  # (target, imgsz) -> (pre, model, post)
     ("esp32s3", 320): (15.2, 6161.8, 19.3),
 }
 NODE_OVERHEAD_US = {"esp32p4": 40.0, "esp32s3": 120.0}
+INT16_MAC_COST = 2.0
 
 
 def _affine(x: float, x1: float, y1: float, x2: float, y2: float) -> float:
@@ -73,6 +76,7 @@ class LatencyModel:
     seed: int = 0
     noise: dict[str, float] = field(default_factory=lambda: {"pre": 0.02, "model": 0.004, "post": 0.03})
     slowdown: dict[str, float] = field(default_factory=dict)
+    int16_layers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         pre640, model640, post640 = PUBLISHED_MS[(self.target, 640)]
@@ -88,7 +92,8 @@ class LatencyModel:
         compute_us = 1000 * model640 * (total_macs / YOLO11N_640_MACS) ** exponent
         overhead = NODE_OVERHEAD_US[self.target]
         self.layer_us = {
-            name: compute_us * macs / total_macs + overhead for name, macs in self.layer_macs.items()
+            name: compute_us * macs * (INT16_MAC_COST if name in self.int16_layers else 1.0) / total_macs + overhead
+            for name, macs in self.layer_macs.items()
         }
         self.base_us["model"] = sum(self.layer_us.values())
 
