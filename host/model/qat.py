@@ -20,7 +20,7 @@ What differs from the example, and why:
   the same values and gradient; over the whole network the gradients agree to ~1e-6, float summation
   order; `_fused_fake_quant_delegates`), which makes a step about 1.6x faster.
 - CPU, a fixed seed and a fixed image order per epoch; no evaluation between epochs (the harness
-  measures accuracy afterwards with tools/compare_recipes.py).
+  measures accuracy afterwards with `python -m host recipes`).
 
 Labelled data: a folder in the YOLO layout (`images/<split>/x.png` with `labels/<split>/x.txt`, as
 `python -m tools.dataset` writes it; `images/train` is used when it exists), or images with their
