@@ -34,6 +34,10 @@ _AT = fbs.AttributeType
 MAX_ELEMENTS = 1 << 31  # refuses absurd dims before numpy tries to allocate them
 
 
+#: ops that only convert between precisions (inserted by esp-ppq), not layers of the network
+CONVERSION_OPS = frozenset({"RequantizeLinear", "QuantizeLinear", "DequantizeLinear"})
+
+
 @dataclass
 class Tensor:
     """An initializer or test value. `array` is in natural layout; `stored` is as the file holds it."""
@@ -102,10 +106,11 @@ class EspdlModel:
         return sum(t.stored.nbytes for t in self.initializers.values())
 
     def int16_nodes(self) -> list[str]:
-        """Nodes that compute in int16 (their output is int16): the layers a mixed-precision recipe widened."""
+        """Layers that compute in int16 (int16 output): what a mixed-precision recipe widened. The conversions
+        esp-ppq inserts between int8 and int16 layers (RequantizeLinear and the like) are not layers."""
         wide = np.dtype(np.int16)
-        return [node.name for node in self.nodes
-                if node.outputs and (vi := self.info(node.outputs[0])) is not None and vi.dtype == wide]
+        return [node.name for node in self.nodes if node.op_type not in CONVERSION_OPS
+                and node.outputs and (vi := self.info(node.outputs[0])) is not None and vi.dtype == wide]
 
 
 def _tensor(t: fbs.Tensor) -> Tensor:

@@ -13,6 +13,7 @@ what it finished; the Markdown table and the chart are written from that file (h
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,12 +92,15 @@ def simulated_latency_ms(espdl_path: Path, target: str, imgsz: int) -> dict[str,
     return {**stages, "total": round(sum(latency.base_us.values()) / 1000, 1)}
 
 
-def score(dataset, detect: Callable) -> tuple[float, float]:
-    """mAP50-95 and mAP50 of `detect(rgb) -> boxes` over the labelled set."""
+def score(dataset, detect: Callable, label: str) -> tuple[float, float]:
+    """mAP50-95 and mAP50 of `detect(rgb) -> boxes` over the labelled set (a progress bar on stderr)."""
+    from tqdm import tqdm
+
     from host.accuracy.coco import evaluate
     from host.chip.preprocess import load_image
 
-    accuracy = evaluate(dataset, {item.image.name: detect(load_image(item.image)) for item in dataset.items})
+    items = tqdm(dataset.items, desc=f"[recipes] {label}", unit="img", file=sys.stderr, dynamic_ncols=True)
+    accuracy = evaluate(dataset, {item.image.name: detect(load_image(item.image)) for item in items})
     return accuracy.map50_95, accuracy.map50
 
 
@@ -105,7 +109,7 @@ def quantized_row(name: str, model, dataset, seconds: float, float_map: float) -
     from host.espdl.model import load
     from host.reference.reference import reference
 
-    map50_95, map50 = score(dataset, lambda rgb: reference(rgb, model, model.target, **EVALUATION).boxes)
+    map50_95, map50 = score(dataset, lambda rgb: reference(rgb, model, model.target, **EVALUATION).boxes, name)
     int16 = load(model.espdl_path).int16_nodes()
     qat = model.summary.get("qat")
     return RecipeRow(
@@ -125,7 +129,7 @@ def float_row(onnx_path: Path, dataset, imgsz: int) -> RecipeRow:
     from host.chip.detection import Thresholds
 
     detector, thresholds = FloatDetector(onnx_path, imgsz), Thresholds(**EVALUATION)
-    map50_95, map50 = score(dataset, lambda rgb: detector.detect(rgb, thresholds))
+    map50_95, map50 = score(dataset, lambda rgb: detector.detect(rgb, thresholds), "float")
     return RecipeRow(recipe="float", map50_95=round(map50_95, 4), map50=round(map50, 4), drop=0.0,
                      size_bytes=onnx_path.stat().st_size, seconds=None)
 
