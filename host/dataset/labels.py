@@ -96,23 +96,25 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _label_file(image: Path) -> Path | None:
-    beside = image.with_suffix(".txt")
-    if beside.is_file():
-        return beside
-    if image.parent.name == "images":
-        sibling = image.parent.parent / "labels" / (image.stem + ".txt")
-        if sibling.is_file():
-            return sibling
-    return None
+def label_path(image: Path) -> Path:
+    """Where an image's YOLO label file is: ultralytics' convention first (the last `images` folder of the
+    path replaced by `labels`: images/val/x.png -> labels/val/x.txt) when that file exists, else the .txt
+    beside the image (which may not exist either)."""
+    parts = image.parts
+    if "images" in parts[:-1]:
+        i = len(parts) - 2 - parts[-2::-1].index("images")
+        yolo = Path(*parts[:i], "labels", *parts[i + 1:]).with_suffix(".txt")
+        if yolo.is_file():
+            return yolo
+    return image.with_suffix(".txt")
 
 
 def _load_yolo(folder: Path, num_classes: int) -> LabelledSet:
     images = _image_files(folder / "images") if (folder / "images").is_dir() else _image_files(folder)
     dataset = LabelledSet(folder, "yolo", [], num_classes=num_classes)
     for image in images:
-        label = _label_file(image)
-        if label is None:
+        label = label_path(image)
+        if not label.is_file():
             dataset.problems.append(Problem(image.name, "no_label", f"{image.name} has no label file "
                                             f"({image.stem}.txt): left out of the accuracy figures"))
             continue

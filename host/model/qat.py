@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from host.cache import ArtifactCache, sha256_file
+from host.dataset.labels import label_path
 from host.errors import HarnessError
 from host.model.calib import IMAGE_SUFFIXES
 
@@ -82,17 +83,6 @@ def check_settings(epochs: int, lr: float, batch: int) -> None:
         raise HarnessError(f"qat_batch is {batch!r}: the batch size must be a positive integer, e.g. qat_batch=8")
 
 
-def _label_for(image: Path, folder: Path) -> Path:
-    """The label file of an image: ultralytics' images/ -> labels/ convention, else the .txt beside it."""
-    parts = image.relative_to(folder).parts
-    if "images" in parts:
-        i = len(parts) - 1 - parts[::-1].index("images")
-        yolo = folder.joinpath(*parts[:i], "labels", *parts[i + 1:]).with_suffix(".txt")
-        if yolo.is_file():
-            return yolo
-    return image.with_suffix(".txt")
-
-
 def find_training_set(folder: str | Path) -> TrainingSet:
     """List a labelled folder (sorted, so the set and its digest are deterministic) and check its labels."""
     folder = Path(folder)
@@ -104,7 +94,7 @@ def find_training_set(folder: str | Path) -> TrainingSet:
     if not images:
         raise HarnessError(f"qat_data folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                            "pass a folder of labelled images, e.g. made by `python -m tools.dataset`")
-    labels = tuple(_label_for(p, folder) for p in images)
+    labels = tuple(label_path(p) for p in images)
     missing = [str(p.relative_to(folder)) for p, lbl in zip(images, labels) if not lbl.is_file()]
     if missing:
         raise HarnessError(f"qat_data folder {folder}: {len(missing)} image(s) have no label file, first "
@@ -114,7 +104,7 @@ def find_training_set(folder: str | Path) -> TrainingSet:
         rows = _read_labels(label)  # a broken label file fails here, before anything is built
         max_class = max([max_class, *rows[:, 0].astype(int).tolist()])
         digest.update(f"{image.relative_to(folder).as_posix()}\0{sha256_file(image)}\0"
-                      f"{label.relative_to(folder).as_posix()}\0{sha256_file(label)}\n".encode())
+                      f"{Path(os.path.relpath(label, folder)).as_posix()}\0{sha256_file(label)}\n".encode())
     return TrainingSet(folder, images, labels, digest.hexdigest(), max_class)
 
 
