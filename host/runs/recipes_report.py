@@ -87,7 +87,7 @@ def bar_chart(comparison: Comparison, path: Path) -> Path:
     ax.set_ylabel("mAP")
     ax.set_title(f"{Path(comparison.model).name} @ {comparison.imgsz}, {comparison.target}, "
                  f"{comparison.images} images", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", ncol=3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
