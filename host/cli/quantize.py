@@ -9,8 +9,7 @@ from pathlib import Path
 
 from host.model.calib import MODES
 from host.chip.targets import TARGETS
-from host.model.presets import PRESETS, QAT_BATCH, QAT_EPOCHS, QAT_FLAGS, QAT_LR, check_qat_overrides
-
+from host.model.presets import PRESETS, QAT_BATCH, QAT_EPOCHS, QAT_LR, check_qat_overrides, qat_overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,11 +45,6 @@ def add_qat_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--qat-data", type=Path, default=None,
                        help="labelled image folder --preset qat trains on: YOLO layout (images/, labels/) or .txt "
                             "labels beside the images (default: a synthetic set generated once into the cache)")
-
-
-def qat_overrides(args: argparse.Namespace) -> dict:
-    """The QAT flags the user gave, as Preset fields for get_preset (a flag left out keeps the preset's default)."""
-    return {field: getattr(args, field) for field in QAT_FLAGS if getattr(args, field, None) is not None}
 
 
 def _layers(text: str | None) -> tuple[str, ...] | None:

@@ -150,17 +150,11 @@ class HilOptions:
             qat_data=Path(getoption("qat_data")) if getoption("qat_data", default=None) else None,
         )
 
-    def qat_overrides(self) -> dict[str, Any]:
-        """The --qat-* options given, as Preset fields (the others keep the preset's defaults)."""
-        given = {"qat_epochs": self.qat_epochs, "qat_lr": self.qat_lr, "qat_batch": self.qat_batch,
-                 "qat_data": self.qat_data}
-        return {field: value for field, value in given.items() if value is not None}
-
     def quantization_preset(self) -> Preset:
         """The preset the session quantizes with: --preset with the --qat-* settings applied."""
-        from host.model.presets import get_preset
+        from host.model.presets import get_preset, qat_overrides
 
-        return get_preset(self.preset, **self.qat_overrides())
+        return get_preset(self.preset, **qat_overrides(self))
 
     def dut_options(self) -> DutOptions:
         return DutOptions(target=self.target, port=self.port, timeout_s=self.dut_timeout,
@@ -230,9 +224,9 @@ def _check_model(o: HilOptions) -> None:
 
 def _check_qat(o: HilOptions) -> None:
     """The --qat-* options, after _check_model knows the preset (the same check as the commands')."""
-    from host.model.presets import check_qat_overrides
+    from host.model.presets import check_qat_overrides, qat_overrides
 
-    check_qat_overrides(o.preset, o.qat_overrides())
+    check_qat_overrides(o.preset, qat_overrides(o))
 
 
 def _check_folders(o: HilOptions) -> None:

@@ -88,6 +88,12 @@ def get_preset(name: str, **overrides) -> Preset:
     return replace(PRESETS[name], **given)
 
 
+def qat_overrides(settings: object) -> dict:
+    """The `qat_*` settings given on `settings` (parsed CLI arguments or the pytest options), as Preset fields
+    for get_preset: one left out (None) keeps the preset's default."""
+    return {field: getattr(settings, field) for field in QAT_FLAGS if getattr(settings, field, None) is not None}
+
+
 def check_qat_overrides(preset: str, overrides: dict) -> None:
     """Refuse `--qat-*` settings that cannot train, or that a preset without training would silently ignore,
     naming the flag as typed (`python -m host quantize|recipes` and pytest's options share it); runs before

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from host.cli.quantize import add_arguments, check_qat_overrides, qat_overrides
+from host.cli.quantize import add_arguments
+from host.model.presets import check_qat_overrides, qat_overrides
 from host.errors import HarnessError
 from host.hil.options import OPTIONS, HilOptions, validate
 from host.model.presets import PRESETS, Preset, get_preset
