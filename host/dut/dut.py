@@ -186,6 +186,12 @@ class Dut:
             for hook in reversed(self.close_hooks):
                 hook()
 
+    def reconnect(self, fresh: "Dut") -> dict[str, Any]:
+        """Carry on over `fresh`, the connection to a restarted device (this one already closed): the tests keep
+        their Dut object across a power cycle. Returns the new boot record."""
+        self.client, self.port, self.close_hooks, self.boot = fresh.client, fresh.port, fresh.close_hooks, fresh.boot
+        return self.boot
+
 
 def _rgb(image: np.ndarray) -> np.ndarray:
     rgb = np.ascontiguousarray(image, dtype=np.uint8)

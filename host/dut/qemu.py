@@ -264,9 +264,7 @@ class QemuBackend:
     def reset(self, dut: Dut) -> dict[str, Any]:
         """A power cycle: QEMU restarts on the same flash image and the client waits for the boot record."""
         dut.close()
-        fresh = self.open()
-        dut.client, dut.port, dut.close_hooks, dut.boot = fresh.client, fresh.port, fresh.close_hooks, fresh.boot
-        return dut.boot
+        return dut.reconnect(self.open())
 
     def provenance(self, dut: Dut) -> dict[str, Any]:
         info = dut.info().raw

@@ -64,9 +64,7 @@ class SimBackend:
     def reset(self, dut: Dut) -> dict[str, Any]:
         """A power cycle: the process restarts on the same pack (uploads and tensors are forgotten)."""
         dut.close()
-        fresh = self.open()
-        dut.client, dut.port, dut.close_hooks, dut.boot = fresh.client, fresh.port, fresh.close_hooks, fresh.boot
-        return dut.boot
+        return dut.reconnect(self.open())
 
     def provenance(self, dut: Dut) -> dict[str, Any]:
         return {"port": dut.port, "firmware_config": "sim", "sdkconfig_sha256": "n/a (simulated DUT)",

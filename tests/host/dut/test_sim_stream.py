@@ -121,3 +121,20 @@ def test_link_models_carry_bytes_at_their_rates():
     assert len(free.due(5.0)) == 100_000
     with pytest.raises(HarnessError, match="none, uart2m, usj"):
         link_model("usb3")
+
+
+def test_sim_reset_is_a_power_cycle_the_same_dut_object_survives(tiny_pack, test_rgb):
+    from host.dut.backend import Artifact, DutOptions
+    from host.dut.sim.backend import SimBackend
+
+    backend = SimBackend(DutOptions(target="esp32p4", timeout_s=10.0))
+    backend.prepare(Artifact(tiny_pack, None, ""))
+    dut = backend.open()
+    try:
+        before, old_client = dut.detect(test_rgb), dut.client
+        boot = backend.reset(dut)
+        assert boot is dut.boot and boot  # the new process's boot record
+        assert dut.client is not old_client and dut.port.startswith("/dev/")  # a new process (the pty number may repeat)
+        assert [b.box for b in dut.detect(test_rgb).boxes] == [b.box for b in before.boxes]
+    finally:
+        dut.close()
